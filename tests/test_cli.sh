@@ -1,0 +1,253 @@
+#!/bin/sh
+# test_cli.sh — tests of the vae command-line program: help, usage errors,
+# missing and corrupt files, a tiny real training run and its evaluation.
+#
+#     sh tests/test_cli.sh ./vae        (from the repository root)
+#
+# Ends with "N passed, N failed" and exits non-zero when anything failed.
+# Takes a few seconds (a few more under sanitizers).
+#
+# Option lists such as $t and $tiny are split into words on purpose; awk
+# programs are in single quotes.
+# shellcheck disable=SC2086,SC2016
+
+vae=${1:-./vae}
+images=data/mnist/t10k-images-idx3-ubyte.gz
+pass=0
+fail=0
+
+if [ ! -x "$vae" ] || [ ! -f "$images" ]; then
+    echo "FAIL need an executable $vae and $images (run from the repository root)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+# One thread: these runs are tiny, and OpenMP threads that wait for each
+# other on a machine busy with other jobs make them many times slower.
+OMP_NUM_THREADS=1
+export OMP_NUM_THREADS
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vae-cli.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' 0
+trap 'exit 1' INT TERM
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() {
+    what=$1
+    shift
+    if "$@"; then ok; else bad "$what"; fi
+}
+
+# expect STATUS PATTERN ARG...: runs vae ARG... and checks its exit status
+# and that stderr is one line "vae: ..." matching the extended regex PATTERN.
+expect() {
+    want=$1 pattern=$2
+    shift 2
+    "$vae" "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+    got=$?
+    msg=$(cat "$tmp/stderr")
+    if [ "$got" -ne "$want" ]; then
+        bad "vae $*: exit status $got, want $want; stderr: $msg"
+    elif [ "$(wc -l <"$tmp/stderr")" -ne 1 ]; then
+        bad "vae $*: stderr is not one line: $msg"
+    elif ! grep -Eq "^vae: .*($pattern)" "$tmp/stderr"; then
+        bad "vae $*: stderr '$msg' does not match '$pattern'"
+    else
+        ok
+    fi
+}
+
+# ---- help ----
+
+for cmd in "--help" "help" "train --help" "eval --help" "help train" "train --batch 5 --help"; do
+    "$vae" $cmd >"$tmp/stdout" 2>"$tmp/stderr"
+    status=$?
+    check "vae $cmd exits 0" [ "$status" -eq 0 ]
+    check "vae $cmd prints nothing on stderr" [ ! -s "$tmp/stderr" ]
+    check "vae $cmd prints usage" grep -q '^usage: vae' "$tmp/stdout"
+done
+"$vae" train --help >"$tmp/help"
+for o in data train test holdout limit epochs batch objective k optimizer lr adam-eps \
+    hidden latent act binarize seed out threads help; do
+    check "train --help lists --$o" grep -q -- "^  --${o}[ =]" "$tmp/help"
+done
+check "train --help shows the batch default" grep -q -- '--batch N .*(default 20)' "$tmp/help"
+"$vae" train --batch 5 --help | grep -q -- '--batch N .*(default 20)'
+check "train --batch 5 --help shows the default, not 5" [ $? -eq 0 ]
+check "train --help shows the hidden default" grep -q '(default 200,200)' "$tmp/help"
+"$vae" --help >"$tmp/help"
+check "vae --help fits in 80 columns" [ "$(awk 'length > 80' "$tmp/help" | wc -l)" -eq 0 ]
+"$vae" eval --help >"$tmp/help"
+for o in model data test limit objective k nll threads help; do
+    check "eval --help lists --$o" grep -q -- "^  --${o}[ =]" "$tmp/help"
+done
+
+# ---- usage errors: exit status 2, one line on stderr ----
+
+t="--train $images --holdout 200"
+expect 2 "unknown command ''" ""
+expect 2 'no command' # no arguments at all
+expect 2 "unknown command 'frobnicate'" frobnicate
+expect 2 "unknown option '--bogus'" train $t --bogus 1
+expect 2 "unknown option '--batc'" train $t --batc 1
+expect 2 '--batch needs a value' train $t --batch
+expect 2 'unexpected argument' train $t stray
+expect 2 '--batch must be an integer' train $t --batch 0
+expect 2 '--batch must be an integer' train $t --batch 12x
+expect 2 '--batch must be an integer' train $t --batch ''
+expect 2 '--batch must be an integer' train $t --batch 99999999999999999999
+expect 2 '--batch must be an integer' train $t --batch=-5
+expect 2 '--k must be an integer' train $t --k 0
+expect 2 '--latent must be an integer' train $t --latent -3
+expect 2 '--epochs must be an integer' train $t --epochs 1.5
+expect 2 '--hidden must be' train $t --hidden 200,,200
+expect 2 '--hidden must be' train $t --hidden abc
+expect 2 '--hidden must be' train $t --hidden 200,
+expect 2 '--hidden must be' train $t --hidden 0
+expect 2 '--hidden must be' train $t --hidden 1,2,3,4,5,6,7,8,9
+expect 2 '--lr must be' train $t --lr nan
+expect 2 '--lr must be' train $t --lr inf
+expect 2 '--lr must be' train $t --lr -0.1
+expect 2 '--lr must be' train $t --lr 0
+expect 2 '--lr must be' train $t --lr 1e-3junk
+expect 2 '--adam-eps must be' train $t --adam-eps 0
+expect 2 '--seed must be' train $t --seed -1
+expect 2 '--seed must be' train $t --seed 18446744073709551616
+expect 2 '--objective must be elbo or iwae' train $t --objective vae
+expect 2 '--optimizer must be adam or adamax' train $t --optimizer sgd
+expect 2 '--act must be tanh, relu or leakyrelu' train $t --act sigmoid
+expect 2 '--binarize must be' train $t --binarize sometimes
+expect 2 '--threads must be' train $t --threads 0
+expect 2 '--out needs a non-empty value' train $t --out ''
+expect 2 '--help takes no value' train --help=yes
+expect 2 'needs --data DIR or --train FILE' train
+expect 2 'not both' train --data data/mnist $t
+expect 2 '--test goes with --train' train --data data/mnist --test "$images"
+expect 2 'not both' train --train "$images" --test "$images" --holdout 10
+expect 2 'no test set' train --train "$images"
+expect 2 '--holdout 10000 leaves no training images' train --train "$images" --holdout 10000 \
+    --out "$tmp/never"
+expect 2 '--holdout 100 leaves no training images' train --train "$images" --limit 100 \
+    --holdout 100 --out "$tmp/never"
+expect 2 'samples per step' train --train "$images" --limit 2000 --holdout 10 --batch 5000 \
+    --k 5000 --out "$tmp/never"
+check "a usage error creates no output directory" [ ! -e "$tmp/never" ]
+expect 2 'missing --model' eval --test "$images"
+expect 2 'one of --data DIR or --test FILE' eval --model x.vae
+expect 2 'one of --data DIR or --test FILE' eval --model x.vae --data d --test "$images"
+expect 2 '--nll must be an integer' eval --model x.vae --test "$images" --nll 0
+expect 2 '--k must be an integer' eval --model x.vae --test "$images" --k -1
+
+# ---- runtime errors: exit status 1 ----
+
+head -c 300000 "$images" >"$tmp/truncated.gz"
+printf 'not an idx file at all' >"$tmp/garbage"
+mkdir "$tmp/empty" "$tmp/t10k"
+ln -s "$(pwd)/$images" "$tmp/t10k/t10k-images-idx3-ubyte.gz"
+: >"$tmp/afile"
+expect 1 '/nonexistent' train --train /nonexistent --holdout 10 --out "$tmp/never"
+expect 1 'truncated\.gz' train --train "$tmp/truncated.gz" --holdout 10 --out "$tmp/never"
+expect 1 'garbage' train --train "$tmp/garbage" --holdout 10 --out "$tmp/never"
+expect 1 'train-images-idx3-ubyte' train --data "$tmp/empty" --out "$tmp/never"
+expect 1 '/nonexistent' train --train "$images" --test /nonexistent --out "$tmp/never"
+check "a failed run creates no output directory" [ ! -e "$tmp/never" ]
+expect 1 'cannot create directory' train $t --limit 400 --epochs 1 --out "$tmp/afile/sub"
+expect 1 '/nonexistent' eval --model /nonexistent --test "$images"
+expect 1 'garbage' eval --model "$tmp/garbage" --test "$images"
+
+# ---- a tiny real run ----
+
+tiny="--train $images --limit 300 --holdout 50 --hidden 16 --latent 2 --batch 25"
+"$vae" train $tiny --epochs 2 --out "$tmp/a/b/run" >"$tmp/stdout" 2>"$tmp/stderr"
+status=$?
+run=$tmp/a/b/run
+check "tiny run exits 0 (stderr: $(cat "$tmp/stderr"))" [ "$status" -eq 0 ]
+check "tiny run is quiet on stderr" [ ! -s "$tmp/stderr" ]
+check "tiny run holds out 50 of the first 300 images" \
+    grep -q '^data  250 training images, 50 test images' "$tmp/stdout"
+check "tiny run reports its epochs" grep -q '^epoch 2/2  train -[0-9.]*  test -[0-9.]*' "$tmp/stdout"
+check "tiny run names its log" grep -qx "log: $run/log.csv" "$tmp/stdout"
+check "tiny run names its model" grep -qx "model: $run/model.vae" "$tmp/stdout"
+check "model.vae written" [ -s "$run/model.vae" ]
+check "no temporary files left" [ "$(ls "$run")" = "log.csv
+model.vae" ]
+check "log.csv header" [ "$(head -n 1 "$run/log.csv")" = "epoch,train_bound,test_bound,seconds" ]
+check "log.csv has 2 rows" [ "$(wc -l <"$run/log.csv")" -eq 3 ]
+check "log.csv rows are numeric with negative bounds" [ "$(grep -Ec \
+    '^[12],-[0-9]+\.[0-9]+,-[0-9]+\.[0-9]+,[0-9]+\.[0-9]+$' "$run/log.csv")" -eq 2 ]
+check "bounds are plausible, in (-1000, 0)" awk -F, \
+    'NR > 1 && !($2 > -1000 && $2 < 0 && $3 > -1000 && $3 < 0) { bad = 1 } END { exit bad }' \
+    "$run/log.csv"
+check "the train bound improves from epoch 1 to 2" awk -F, \
+    'NR == 2 { first = $2 } NR == 3 { exit !($2 > first) }' "$run/log.csv"
+
+# Same options, same seed: the same model, bit for bit.
+"$vae" train $tiny --epochs 2 --out "$tmp/again" >/dev/null 2>&1
+check "the same seed gives the same model" cmp -s "$run/model.vae" "$tmp/again/model.vae"
+check "the same seed gives the same bounds" [ "$(cut -d, -f1-3 "$run/log.csv")" = \
+    "$(cut -d, -f1-3 "$tmp/again/log.csv")" ]
+
+# ---- evaluation ----
+
+"$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 \
+    >"$tmp/eval" 2>"$tmp/stderr"
+status=$?
+check "eval exits 0 (stderr: $(cat "$tmp/stderr"))" [ "$status" -eq 0 ]
+check "eval prints test_bound" grep -Eq '^test_bound -[0-9]+\.[0-9]{4}$' "$tmp/eval"
+check "eval prints a positive test_nll" grep -Eq '^test_nll [0-9]+\.[0-9]{4}$' "$tmp/eval"
+check "eval prints two lines" [ "$(wc -l <"$tmp/eval")" -eq 2 ]
+check "test_nll is below minus the ELBO" awk \
+    '$1 == "test_bound" { b = $2 } $1 == "test_nll" { n = $2 } END { exit !(n < -b) }' \
+    "$tmp/eval"
+"$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 >"$tmp/eval2" 2>&1
+check "eval gives the same numbers twice" cmp -s "$tmp/eval" "$tmp/eval2"
+"$vae" eval --model "$run/model.vae" --data "$tmp/t10k" --limit 50 --objective iwae --k 5 \
+    >"$tmp/eval" 2>"$tmp/stderr"
+check "eval --data --objective iwae --k 5 works" grep -Eq '^test_bound -[0-9]+\.[0-9]{4}$' \
+    "$tmp/eval"
+expect 1 't10k-images-idx3-ubyte' eval --model "$run/model.vae" --data "$tmp/empty"
+head -c 1000 "$run/model.vae" >"$tmp/truncated.vae"
+expect 1 'truncated\.vae' eval --model "$tmp/truncated.vae" --test "$images"
+# one flipped byte in the middle: the checksum must catch it
+size=$(wc -c <"$run/model.vae")
+{
+    head -c $((size / 2)) "$run/model.vae"
+    printf 'X'
+    tail -c $((size - size / 2 - 1)) "$run/model.vae"
+} >"$tmp/flipped.vae"
+if cmp -s "$tmp/flipped.vae" "$run/model.vae"; then
+    # the byte was an 'X' already: flip to another one
+    {
+        head -c $((size / 2)) "$run/model.vae"
+        printf 'Y'
+        tail -c $((size - size / 2 - 1)) "$run/model.vae"
+    } >"$tmp/flipped.vae"
+fi
+expect 1 'flipped\.vae' eval --model "$tmp/flipped.vae" --test "$images"
+
+# ---- failing runs keep what is in --out ----
+
+cp "$run/model.vae" "$tmp/model.before"
+cp "$run/log.csv" "$tmp/log.before"
+expect 1 'truncated\.gz' train --train "$tmp/truncated.gz" --holdout 10 --out "$run"
+check "bad data leaves model.vae as it was" cmp -s "$run/model.vae" "$tmp/model.before"
+check "bad data leaves log.csv as it was" cmp -s "$run/log.csv" "$tmp/log.before"
+expect 1 'diverged' train $tiny --epochs 1 --lr 999 --out "$run"
+check "divergence leaves model.vae as it was" cmp -s "$run/model.vae" "$tmp/model.before"
+check "divergence leaves log.csv as it was" cmp -s "$run/log.csv" "$tmp/log.before"
+check "divergence leaves no temporary files" [ "$(ls "$run")" = "log.csv
+model.vae" ]
+
+# ---- --threads and --binarize dynamic ----
+
+"$vae" train $tiny --epochs 1 --threads 1 --binarize dynamic --objective iwae --k 2 \
+    --optimizer adamax --act relu --out "$tmp/dyn" >"$tmp/stdout" 2>"$tmp/stderr"
+status=$?
+check "a dynamic iwae adamax relu run exits 0 ($(cat "$tmp/stderr"))" [ "$status" -eq 0 ]
+check "--threads warns at most once" [ "$(wc -l <"$tmp/stderr")" -le 1 ]
+check "the dynamic run logs one row" [ "$(wc -l <"$tmp/dyn/log.csv")" -eq 2 ]
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

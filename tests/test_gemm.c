@@ -1,0 +1,69 @@
+/* The blocked GEMM against the naive loop, for every transpose case on
+   awkward sizes, with strides wider than the matrices and alpha/beta. */
+#define VAE_TEST
+#include "../vae.c"
+#include "check.h"
+
+static const int sizes[] = {1, 2, 3, 7, 17, 63, 65, 129, 257};
+#define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
+
+static void fill(vae_rng *r, float *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        p[i] = (float)(2.0 * vae_rng_uniform(r) - 1.0);
+}
+
+int main(void)
+{
+    enum { PAD = 3, MAXN = 257 + PAD };
+    float *a = malloc(sizeof(float) * MAXN * MAXN), *b = malloc(sizeof(float) * MAXN * MAXN);
+    float *c = malloc(sizeof(float) * MAXN * MAXN), *ref = malloc(sizeof(float) * MAXN * MAXN);
+    float *apack = malloc(sizeof(float) * GEMM_APACK), *bpack = malloc(sizeof(float) * GEMM_BPACK);
+    vae_rng r;
+    int ta, tb, im, in, ik, worst_case = 0;
+    double worst = 0.0;
+    vae_rng_seed(&r, 3);
+    fill(&r, a, (size_t)MAXN * MAXN);
+    fill(&r, b, (size_t)MAXN * MAXN);
+    for (ta = 0; ta < 2; ta++)
+        for (tb = 0; tb < 2; tb++)
+            for (im = 0; im < NSIZES; im++)
+                for (in = 0; in < NSIZES; in++)
+                    for (ik = 0; ik < NSIZES; ik++) {
+                        int m = sizes[im], n = sizes[in], k = sizes[ik], i, j, bad = 0;
+                        int lda = (ta ? m : k) + PAD, ldb = (tb ? k : n) + PAD, ldc = n + PAD;
+                        /* alternate plain C = AB (C full of NaN: it must not
+                           be read) and C = 0.5 AB + 2 C */
+                        float alpha = (m + n + k) % 2 ? 1.0f : 0.5f, beta = alpha == 1.0f ? 0.0f : 2.0f;
+                        for (i = 0; i < m; i++)
+                            for (j = 0; j < n; j++) {
+                                float v = beta == 0.0f ? NAN : (float)((i * 7 + j * 3) % 11) / 11.0f;
+                                c[(size_t)i * ldc + j] = ref[(size_t)i * ldc + j] = v;
+                            }
+                        gemm_naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, ref, ldc);
+                        gemm_blocked(apack, bpack, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                        for (i = 0; i < m; i++)
+                            for (j = 0; j < n; j++) {
+                                /* float sums of k products of values in [-1, 1] */
+                                double e = fabs(c[(size_t)i * ldc + j] - ref[(size_t)i * ldc + j]);
+                                double tol = 1e-6 * (k + 4);
+                                if (!(e <= tol))
+                                    bad++;
+                                if (!(e <= worst)) {
+                                    worst = e;
+                                    worst_case = ((ta * 2 + tb) * 1000 + m) * 1000 + n;
+                                }
+                            }
+                        CHECK(bad == 0, "ta=%d tb=%d m=%d n=%d k=%d: %d elements wrong", ta, tb, m, n, k, bad);
+                    }
+    printf("gemm: %d shapes x 4 transpose cases, worst abs error %.3g (case %d)\n", NSIZES * NSIZES * NSIZES,
+           worst, worst_case);
+    free(a);
+    free(b);
+    free(c);
+    free(ref);
+    free(apack);
+    free(bpack);
+    return check_summary();
+}

@@ -1,0 +1,116 @@
+/* Every parameter gradient against central finite differences, for ELBO
+   k = 1, ELBO k = 5 and IWAE k = 5, with each activation. */
+
+#include "../vae.c"
+#include "check.h"
+
+enum { D = 10, Z = 3, B = 4, KMAX = 5 };
+
+static double loss_at(vae *m, const float *x, const float *eps)
+{
+    float bound;
+    vae_status s = vae_gradient(m, x, B, eps, &bound);
+    if (s != VAE_OK) {
+        printf("vae_gradient failed: %s\n", vae_error(m));
+        return NAN;
+    }
+    return -(double)bound;
+}
+
+static void check_case(vae_activation act, vae_objective obj, int k)
+{
+    static const char *const act_name[] = {"tanh", "relu", "leakyrelu"};
+    vae_config cfg;
+    vae *m;
+    float x[B * D], eps[B * KMAX * Z];
+    vae_rng r;
+    int i, t, bad = 0, one_sided = 0, total = 0;
+    char what[128];
+    vae_config_init(&cfg);
+    cfg.input_dim = D;
+    cfg.latent_dim = Z;
+    cfg.n_hidden = 2;
+    cfg.hidden[0] = 7;
+    cfg.hidden[1] = 5;
+    cfg.activation = act;
+    cfg.objective = obj;
+    cfg.k = k;
+    cfg.max_batch = B;
+    cfg.seed = 7;
+    if (vae_create(&m, &cfg) != VAE_OK) {
+        CHECK(0, "create: %s", vae_error(m));
+        vae_free(m);
+        return;
+    }
+    vae_rng_seed(&r, 11);
+    for (i = 0; i < B * D; i++)
+        x[i] = vae_rng_uniform(&r) < 0.4 ? 1.0f : 0.0f;
+    vae_rng_normal(&r, eps, (size_t)B * k * Z);
+
+    for (t = 0; t < vae_tensor_count(m); t++) {
+        const char *name;
+        int ndim, shape[2];
+        size_t n, j;
+        float *w, *g;
+        double gmax = 0.0;
+        vae_tensor_info(m, t, &name, &ndim, shape);
+        n = (size_t)shape[0] * shape[1];
+        w = malloc(n * sizeof *w);
+        g = malloc(n * sizeof *g);
+        loss_at(m, x, eps);
+        vae_get_gradient(m, name, g, n);
+        vae_get_tensor(m, name, w, n);
+        for (j = 0; j < n; j++) {
+            const float h = 1e-2f;
+            float keep = w[j];
+            double up, down, mid, central, fwd, bwd, tol;
+            w[j] = keep + h;
+            vae_set_tensor(m, name, w, n);
+            up = loss_at(m, x, eps);
+            w[j] = keep - h;
+            vae_set_tensor(m, name, w, n);
+            down = loss_at(m, x, eps);
+            w[j] = keep;
+            vae_set_tensor(m, name, w, n);
+            mid = loss_at(m, x, eps);
+            central = (up - down) / (2.0 * h);
+            fwd = (up - mid) / h;
+            bwd = (mid - down) / h;
+            tol = 2e-3 + 2e-2 * fabs(central);
+            total++;
+            if (fabs(g[j] - central) <= tol)
+                ;
+            else if (act != VAE_TANH && (fabs(g[j] - fwd) <= 5 * tol || fabs(g[j] - bwd) <= 5 * tol))
+                /* A ReLU kink inside [w - h, w + h] spoils the central
+                   difference; the one-sided difference on the kink-free
+                   side must still agree. */
+                one_sided++;
+            else if (bad++ < 5)
+                printf("  %s[%lu]: analytic %.6g, central %.6g\n", name, (unsigned long)j, g[j], central);
+            if (fabs(g[j]) > gmax)
+                gmax = fabs(g[j]);
+        }
+        snprintf(what, sizeof what, "%s %s k=%d: %s gradient is not all zero", act_name[act],
+                 obj == VAE_IWAE ? "iwae" : "elbo", k, name);
+        CHECK(gmax > 1e-4, "%s (max %g)", what, gmax);
+        free(w);
+        free(g);
+    }
+    CHECK(bad == 0, "%s %s k=%d: %d of %d gradients differ from finite differences", act_name[act],
+          obj == VAE_IWAE ? "iwae" : "elbo", k, bad, total);
+    CHECK(one_sided * 20 <= total, "%s: %d of %d needed one-sided differences", act_name[act], one_sided, total);
+    printf("%-9s %s k=%d: %d parameters checked, %d by one-sided differences\n", act_name[act],
+           obj == VAE_IWAE ? "iwae" : "elbo", k, total, one_sided);
+    vae_free(m);
+}
+
+int main(void)
+{
+    int a;
+    for (a = VAE_TANH; a <= VAE_LEAKY_RELU; a++) {
+        check_case((vae_activation)a, VAE_ELBO, 1);
+        check_case((vae_activation)a, VAE_ELBO, 5);
+        check_case((vae_activation)a, VAE_IWAE, 5);
+    }
+    return check_summary();
+}

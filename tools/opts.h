@@ -1,0 +1,68 @@
+/* opts.h — the command-line program's option parser and error line.
+
+   A command describes its options in a table; opt_parse walks argv against
+   it and opt_help prints the same table as the usage text, so an option and
+   its help cannot drift apart. Defaults are whatever the destinations hold
+   before parsing. Hand-written (getopt_long is not C99): "--name value" and
+   "--name=value"; every number is checked for trailing junk, range and (for
+   reals) finiteness; a value may start with '-' ("--latent -3" is a range
+   error, not a missing value).
+*/
+#ifndef VAE_TOOLS_OPTS_H
+#define VAE_TOOLS_OPTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vae.h"
+
+typedef enum {
+    OPT_INT,    /* int *, from min to max */
+    OPT_U64,    /* uint64_t *, any value from 0 */
+    OPT_REAL,   /* double *, > 0 and < max (max 0: finite) */
+    OPT_STR,    /* const char **, non-empty */
+    OPT_CHOICE, /* int *, index into choices */
+    OPT_LIST,   /* opt_list *, 1..OPT_LIST_MAX integers from min to max */
+    OPT_HELP    /* prints the usage text */
+} opt_kind;
+
+#define OPT_LIST_MAX VAE_MAX_HIDDEN
+
+typedef struct {
+    int n;
+    int v[OPT_LIST_MAX];
+} opt_list;
+
+typedef struct {
+    const char *name;             /* "batch" for --batch; NULL ends a table */
+    opt_kind kind;
+    void *dst;
+    const char *meta;             /* value placeholder in the usage text: "N" */
+    const char *help;             /* one line */
+    const char *def;              /* default as shown, when the value would mislead */
+    double min, max;              /* OPT_INT, OPT_LIST: [min, max]; OPT_REAL: (0, max) */
+    const char *const *choices;   /* OPT_CHOICE: NULL-terminated */
+    int required;                 /* opt_parse fails when it is not given */
+} opt;
+
+/* What opt_parse found. */
+enum { OPT_OK = 0, OPT_SHOW_HELP = 1, OPT_BAD = 2 };
+
+/* Parses argv[0..argc) (the words after the command name) into the
+   table's destinations. On a bad word it prints one "vae: ..." line on
+   stderr and returns OPT_BAD (also when a required option is missing); on
+   --help or -h it returns OPT_SHOW_HELP at once, printing nothing. */
+int opt_parse(const opt *table, int argc, char **argv, const char *command);
+
+/* Prints each option with its value, help and default, wrapped to 80
+   columns. */
+void opt_help(FILE *f, const opt *table);
+
+/* Prints "vae: <message>" and a newline on stderr. */
+void cli_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+#endif
