@@ -75,7 +75,7 @@ demo: all
 	    --epochs 10 --out out/demo
 
 bench: all
-	@sh bench/run.sh
+	@BENCH_CFLAGS="$(filter -march=% -mprefer-vector-width=%,$(OPT))" sh bench/run.sh
 
 install: vae
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include

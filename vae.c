@@ -39,11 +39,16 @@
 #endif
 
 /* Work splits by output element, row or column; compilers without OpenMP
-   see nothing. */
+   see nothing. Loops go parallel only above OMP_MIN_WORK elements (or
+   multiply-adds): below it, starting threads costs more than it saves. */
+#define OMP_MIN_WORK 65536
 #ifdef _OPENMP
-#define OMP_FOR _Pragma("omp parallel for schedule(static)")
+#define OMP_PRAGMA(x) _Pragma(#x)
+#define OMP_FOR_IF(cond) OMP_PRAGMA(omp parallel for schedule(static) if (cond))
+#define OMP_MAX_THREADS() omp_get_max_threads()
 #else
-#define OMP_FOR
+#define OMP_FOR_IF(cond)
+#define OMP_MAX_THREADS() 1
 #endif
 
 #if defined(VAE_MALLOC) != defined(VAE_FREE)
@@ -161,10 +166,10 @@ static inline float fast_sigmoid(float x)
 #define GEMM_NR 8
 #endif
 #ifndef GEMM_KC
-#define GEMM_KC 256
+#define GEMM_KC 128
 #endif
 #ifndef GEMM_MC
-#define GEMM_MC 120
+#define GEMM_MC 60
 #endif
 #define GEMM_NC 1024
 
@@ -193,13 +198,15 @@ static void gemm_naive(int ta, int tb, int m, int n, int k, float alpha, const f
 #endif
 
 /* Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: panel q holds
-   rows q*MR .. q*MR+MR, stored p-major (MR values per p). */
+   rows q*MR .. q*MR+MR, stored p-major (MR values per p), zero-padded. */
 static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc, float *out)
 {
     int q, p, i;
     for (q = 0; q < mc; q += GEMM_MR) {
         int rows = min_int(GEMM_MR, mc - q);
         float *dst = out + (size_t)q * kc;
+        if (rows < GEMM_MR)
+            memset(dst, 0, sizeof(float) * GEMM_MR * kc);
         if (!ta) {
             for (i = 0; i < rows; i++) {
                 const float *src = a + (size_t)(i0 + q + i) * lda + p0;
@@ -213,55 +220,64 @@ static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int 
                     dst[(size_t)p * GEMM_MR + i] = src[i];
             }
         }
-        for (i = rows; i < GEMM_MR; i++)
-            for (p = 0; p < kc; p++)
-                dst[(size_t)p * GEMM_MR + i] = 0.0f;
     }
 }
 
-/* Packs op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels, p-major. */
+/* Packs op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels, p-major,
+   zero-padded. For op(B) = B^T the copy is a transpose, done in 8 x 8
+   blocks so that reads and writes both stay within a few cache lines. */
 static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, float *out)
 {
     int q, p, j;
     for (q = 0; q < nc; q += GEMM_NR) {
         int cols = min_int(GEMM_NR, nc - q);
         float *dst = out + (size_t)q * kc;
+        if (cols < GEMM_NR)
+            memset(dst, 0, sizeof(float) * GEMM_NR * kc);
         if (!tb) {
             for (p = 0; p < kc; p++) {
                 const float *src = b + (size_t)(p0 + p) * ldb + j0 + q;
                 float *d = dst + (size_t)p * GEMM_NR;
-                for (j = 0; j < cols; j++)
-                    d[j] = src[j];
-                for (; j < GEMM_NR; j++)
-                    d[j] = 0.0f;
+                if (cols == GEMM_NR)
+                    for (j = 0; j < GEMM_NR; j++)
+                        d[j] = src[j];
+                else
+                    for (j = 0; j < cols; j++)
+                        d[j] = src[j];
             }
         } else {
-            for (j = 0; j < cols; j++) {
-                const float *src = b + (size_t)(j0 + q + j) * ldb + p0;
-                for (p = 0; p < kc; p++)
-                    dst[(size_t)p * GEMM_NR + j] = src[p];
+            const float *src = b + (size_t)(j0 + q) * ldb + p0;
+            int jb, pb, jj, pp;
+            for (jb = 0; jb + 8 <= cols; jb += 8) {
+                for (pb = 0; pb + 8 <= kc; pb += 8)
+                    for (jj = 0; jj < 8; jj++)
+                        for (pp = 0; pp < 8; pp++)
+                            dst[(size_t)(pb + pp) * GEMM_NR + jb + jj] = src[(size_t)(jb + jj) * ldb + pb + pp];
+                for (pp = pb; pp < kc; pp++)
+                    for (jj = 0; jj < 8; jj++)
+                        dst[(size_t)pp * GEMM_NR + jb + jj] = src[(size_t)(jb + jj) * ldb + pp];
             }
-            for (; j < GEMM_NR; j++)
+            for (j = jb; j < cols; j++)
                 for (p = 0; p < kc; p++)
-                    dst[(size_t)p * GEMM_NR + j] = 0.0f;
+                    dst[(size_t)p * GEMM_NR + j] = src[(size_t)j * ldb + p];
         }
     }
 }
 
-/* One MR x NR tile: c = alpha * a * b + beta * c for the top-left rows x cols
-   of it. a: (kc, MR) packed, b: (kc, NR) packed. The j loop outside the i
-   loop, over one flat accumulator array, is the form that both gcc and clang
-   turn into MR x (NR / vector width) register accumulators with broadcast
-   FMAs; other arrangements of the same arithmetic were 2-5x slower with one
-   compiler or the other. */
-static void gemm_micro(int kc, const float *restrict a, const float *restrict b, float *restrict c,
-                       int ldc, int rows, int cols, float alpha, float beta)
+/* acc (MR x NR) = a * b, for a: (kc, MR) packed and b: (kc, NR) packed,
+   kc >= 1. The j loop outside the i loop, over one flat accumulator array,
+   is the form that both gcc and clang turn into MR x (NR / vector width)
+   register accumulators with broadcast FMAs; other arrangements of the same
+   arithmetic (including storing to C from here) were 2-5x slower with one
+   compiler or the other. The first step initialises the accumulators, so
+   there is no zeroing pass. */
+static void gemm_micro(int kc, const float *restrict a, const float *restrict b, float *restrict acc)
 {
-    float acc[GEMM_MR * GEMM_NR];
     int i, j, p;
-    for (j = 0; j < GEMM_MR * GEMM_NR; j++)
-        acc[j] = 0.0f;
-    for (p = 0; p < kc; p++) {
+    for (j = 0; j < GEMM_NR; j++)
+        for (i = 0; i < GEMM_MR; i++)
+            acc[i * GEMM_NR + j] = a[i] * b[j];
+    for (p = 1; p < kc; p++) {
         const float *restrict bp = b + (size_t)p * GEMM_NR;
         const float *restrict ap = a + (size_t)p * GEMM_MR;
         for (j = 0; j < GEMM_NR; j++) {
@@ -270,27 +286,33 @@ static void gemm_micro(int kc, const float *restrict a, const float *restrict b,
                 acc[i * GEMM_NR + j] += ap[i] * bj;
         }
     }
-    if (rows == GEMM_MR && cols == GEMM_NR && beta == 0.0f) {
-        for (i = 0; i < GEMM_MR; i++)
-            for (j = 0; j < GEMM_NR; j++)
-                c[(size_t)i * ldc + j] = alpha * acc[i * GEMM_NR + j];
-    } else if (rows == GEMM_MR && cols == GEMM_NR) {
-        for (i = 0; i < GEMM_MR; i++)
-            for (j = 0; j < GEMM_NR; j++)
-                c[(size_t)i * ldc + j] = alpha * acc[i * GEMM_NR + j] + beta * c[(size_t)i * ldc + j];
-    } else {
-        for (i = 0; i < rows; i++)
+}
+
+/* c (rows x cols of a tile) = alpha * acc + beta * c; beta 0 never reads c. */
+static void gemm_store(const float *restrict acc, float *restrict c, int ldc, int rows, int cols, float alpha,
+                       float beta)
+{
+    int i, j;
+    for (i = 0; i < rows; i++) {
+        float *ci = c + (size_t)i * ldc;
+        const float *ai = acc + (size_t)i * GEMM_NR;
+        if (beta == 0.0f)
             for (j = 0; j < cols; j++)
-                c[(size_t)i * ldc + j] = alpha * acc[i * GEMM_NR + j] +
-                                         (beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j]);
+                ci[j] = alpha * ai[j];
+        else
+            for (j = 0; j < cols; j++)
+                ci[j] = alpha * ai[j] + beta * ci[j];
     }
 }
 
-/* apack: GEMM_APACK floats per thread; bpack: GEMM_BPACK floats. */
-static void gemm_blocked(float *apack, float *bpack, int ta, int tb, int m, int n, int k, float alpha,
-                         const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+/* apack: GEMM_APACK floats for each of `threads` threads; bpack: GEMM_BPACK
+   floats. Threads share the packed B block and each packs and multiplies
+   whole MC-row blocks of A, so every C tile has one owner. */
+static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb, int m, int n, int k,
+                         float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                         int ldc)
 {
-    int jc, pc, ic;
+    int jc, pc;
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0 || alpha == 0.0f) {
@@ -304,19 +326,29 @@ static void gemm_blocked(float *apack, float *bpack, int ta, int tb, int m, int 
         int nc = min_int(GEMM_NC, n - jc);
         int npanels = (nc + GEMM_NR - 1) / GEMM_NR;
         for (pc = 0; pc < k; pc += GEMM_KC) {
-            int kc = min_int(GEMM_KC, k - pc);
+            int kc = min_int(GEMM_KC, k - pc), ic, nblocks = (m + GEMM_MC - 1) / GEMM_MC;
             float bet = pc == 0 ? beta : 1.0f;
+            int par = threads > 1 && nblocks > 1 && (double)m * nc * kc >= 8.0 * OMP_MIN_WORK;
             pack_b(tb, b, ldb, pc, kc, jc, nc, bpack);
+            (void)par;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (par) num_threads(threads)
+#endif
             for (ic = 0; ic < m; ic += GEMM_MC) {
                 int mc = min_int(GEMM_MC, m - ic);
-                int mpanels = (mc + GEMM_MR - 1) / GEMM_MR;
-                int t;
-                pack_a(ta, a, lda, ic, mc, pc, kc, apack);
+                int mpanels = (mc + GEMM_MR - 1) / GEMM_MR, t;
+#ifdef _OPENMP
+                float *ap = apack + (size_t)omp_get_thread_num() * GEMM_APACK;
+#else
+                float *ap = apack;
+#endif
+                pack_a(ta, a, lda, ic, mc, pc, kc, ap);
                 for (t = 0; t < npanels * mpanels; t++) {
                     int jr = t / mpanels, ir = t % mpanels;
                     int i = ir * GEMM_MR, j = jr * GEMM_NR;
-                    gemm_micro(kc, apack + (size_t)i * kc, bpack + (size_t)j * kc,
-                               c + (size_t)(ic + i) * ldc + jc + j, ldc, min_int(GEMM_MR, mc - i),
+                    float acc[GEMM_MR * GEMM_NR];
+                    gemm_micro(kc, ap + (size_t)i * kc, bpack + (size_t)j * kc, acc);
+                    gemm_store(acc, c + (size_t)(ic + i) * ldc + jc + j, ldc, min_int(GEMM_MR, mc - i),
                                min_int(GEMM_NR, nc - j), alpha, bet);
                 }
             }
@@ -378,7 +410,8 @@ typedef struct {
 typedef struct {
     float *mem;
     float *bpack;  /* GEMM_BPACK */
-    float *apack;  /* GEMM_APACK */
+    float *apack;  /* GEMM_APACK per thread */
+    int threads;   /* threads the packing buffers were sized for */
 } cpu_dev;
 
 static void *cpu_create(size_t n)
@@ -388,7 +421,8 @@ static void *cpu_create(size_t n)
         return NULL;
     d->mem = n <= SIZE_MAX / sizeof(float) ? VAE_MALLOC(n * sizeof(float)) : NULL;
     d->bpack = VAE_MALLOC(GEMM_BPACK * sizeof(float));
-    d->apack = VAE_MALLOC(GEMM_APACK * sizeof(float));
+    d->threads = OMP_MAX_THREADS();
+    d->apack = VAE_MALLOC(GEMM_APACK * sizeof(float) * (size_t)d->threads);
     if (!d->mem || !d->bpack || !d->apack) {
         VAE_FREE(d->mem);
         VAE_FREE(d->bpack);
@@ -432,7 +466,11 @@ static void cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, float alpha
                      vae_ref b, int ldb, float beta, vae_ref c, int ldc)
 {
     cpu_dev *d = dev;
-    gemm_blocked(d->apack, d->bpack, ta, tb, m, n, k, alpha, MEM(a), lda, MEM(b), ldb, beta, MEM(c), ldc);
+    /* Never more threads than there are packing buffers, even if the
+       caller raised the thread count after the model was made. */
+    int threads = min_int(d->threads, OMP_MAX_THREADS());
+    gemm_blocked(d->apack, threads, d->bpack, ta, tb, m, n, k, alpha, MEM(a), lda, MEM(b), ldb, beta, MEM(c),
+                 ldc);
 }
 
 static inline float activate(float v, int act)
@@ -451,7 +489,7 @@ static void cpu_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols,
     const float *b = MEM(bias);
     float *out = MEM(y);
     int r;
-OMP_FOR
+    OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
     for (r = 0; r < rows; r++) {
         float *row = out + (size_t)r * cols;
         int c;
@@ -481,7 +519,7 @@ static void cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref dbias, in
     const float *out = MEM(y);
     int c0;
     /* Threads own column blocks, so each bias sum has one owner and order. */
-OMP_FOR
+    OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
     for (c0 = 0; c0 < cols; c0 += 64) {
         int c1 = min_int(cols, c0 + 64), r, c;
         for (c = c0; c < c1; c++)
@@ -513,7 +551,7 @@ static void cpu_latent(void *dev, vae_ref stats, vae_ref eps, vae_ref z, vae_ref
     const float *st = MEM(stats), *e = MEM(eps);
     float *zz = MEM(z), *pr = MEM(prior);
     int r;
-OMP_FOR
+    OMP_FOR_IF((size_t)n * k * zdim >= OMP_MIN_WORK)
     for (r = 0; r < n * k; r++) {
         const float *mu = st + (size_t)(r / k) * 2 * zdim, *lv = mu + zdim;
         const float *er = e + (size_t)r * zdim;
@@ -540,7 +578,7 @@ static void cpu_bernoulli(void *dev, vae_ref logits, vae_ref x, vae_ref prior, v
     float *l = MEM(logits), *lw = MEM(logw);
     const float *xs = MEM(x), *pr = MEM(prior);
     int r;
-OMP_FOR
+    OMP_FOR_IF((size_t)n * k * d >= OMP_MIN_WORK)
     for (r = 0; r < n * k; r++) {
         float *lr = l + (size_t)r * d;
         const float *xr = xs + (size_t)(r / k) * d;
@@ -612,7 +650,7 @@ static void cpu_scale_rows(void *dev, vae_ref a, vae_ref s, int rows, int cols)
     float *x = MEM(a);
     const float *sc = MEM(s);
     int r;
-OMP_FOR
+    OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
     for (r = 0; r < rows; r++) {
         float *row = x + (size_t)r * cols, f = sc[r];
         int c;
@@ -627,7 +665,7 @@ static void cpu_latent_backward(void *dev, vae_ref dz, vae_ref z, vae_ref eps, v
     float *g = MEM(dz), *ds = MEM(dstats);
     const float *zz = MEM(z), *e = MEM(eps), *st = MEM(stats), *cf = MEM(coef);
     int b;
-OMP_FOR
+    OMP_FOR_IF((size_t)n * k * zdim >= OMP_MIN_WORK)
     for (b = 0; b < n; b++) {
         const float *lv = st + (size_t)b * 2 * zdim + zdim;
         float *dmu = ds + (size_t)b * 2 * zdim, *dlv = dmu + zdim;
@@ -678,21 +716,32 @@ static void cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, si
     float c2 = (float)sqrt(1.0 - pow(b2, (double)t));
     float step = lr / c1;
     long i, nn = (long)n;
+    /* Moments of a weight whose gradient is mostly zero (a border pixel's)
+       decay geometrically into the denormal range, where x86 arithmetic is
+       ~100x slower; below 1e-30 they are flushed to 0, which changes no
+       update by more than 1e-26 of a step. */
+    const float tiny = 1e-30f;
     if (!adamax) {
-OMP_FOR
+    OMP_FOR_IF(n >= OMP_MIN_WORK)
         for (i = 0; i < nn; i++) {
             float gi = gg[i];
-            mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
-            vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
-            w[i] -= step * mm[i] / (sqrtf(vv[i]) / c2 + eps);
+            float mi = b1 * mm[i] + (1.0f - b1) * gi;
+            float vi = b2 * vv[i] + (1.0f - b2) * gi * gi;
+            mi = fabsf(mi) < tiny ? 0.0f : mi;
+            vi = vi < tiny ? 0.0f : vi;
+            mm[i] = mi;
+            vv[i] = vi;
+            w[i] -= step * mi / (sqrtf(vi) / c2 + eps);
         }
     } else {
-OMP_FOR
+    OMP_FOR_IF(n >= OMP_MIN_WORK)
         for (i = 0; i < nn; i++) {
             float gi = gg[i], u = fabsf(gi) + eps, bu = b2 * vv[i];
-            mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
+            float mi = b1 * mm[i] + (1.0f - b1) * gi;
+            mi = fabsf(mi) < tiny ? 0.0f : mi;
+            mm[i] = mi;
             vv[i] = bu > u ? bu : u;
-            w[i] -= step * mm[i] / vv[i];
+            w[i] -= step * mi / vv[i];
         }
     }
 }
@@ -812,8 +861,9 @@ static vae_status check_config(vae *m, const vae_config *c)
         return fail(m, VAE_ERR_ARG, "k = %d is not in 1..2^20", c->k);
     if (c->max_batch < 1 || c->max_batch > (1 << 20))
         return fail(m, VAE_ERR_ARG, "max_batch %d is not in 1..2^20", c->max_batch);
-    if ((double)c->max_batch * c->k > (double)(1 << 22))
-        return fail(m, VAE_ERR_ARG, "max_batch * k = %.0f is over 2^22 rows", (double)c->max_batch * c->k);
+    if ((double)c->max_batch * c->k > (double)VAE_MAX_ROWS)
+        return fail(m, VAE_ERR_ARG, "max_batch * k = %.0f is over %d rows", (double)c->max_batch * c->k,
+                    VAE_MAX_ROWS);
     if (!(c->lr > 0.0f && c->lr < 1e3f))
         return fail(m, VAE_ERR_ARG, "learning rate %g is not a positive number", (double)c->lr);
     if (!(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f))
@@ -1022,6 +1072,13 @@ const vae_config *vae_get_config(const vae *m)
 long vae_steps(const vae *m)
 {
     return m ? m->steps : 0;
+}
+
+vae_status vae_seed(vae *m, uint64_t seed)
+{
+    REQUIRE_USABLE(m);
+    vae_rng_seed(&m->rng, seed);
+    return VAE_OK;
 }
 
 /* ---- forward and backward ---------------------------------------------- */
@@ -1431,21 +1488,24 @@ vae_status vae_get_gradient(vae *m, const char *name, float *dst, size_t count)
 
 /* ---- CRC-32 ----------------------------------------------------------------
 
-   Bitwise over a nibble table: small, endian-neutral and fast enough for
-   checkpoints and gzip members (a few hundred MB/s). */
+   Byte-table CRC (reflected polynomial 0xEDB88320). The table is built on
+   the stack for each call, 256 x 8 shifts, so that there is no global state
+   and no 256-entry literal to get wrong; that costs about a microsecond,
+   nothing beside the megabytes a gzip member or checkpoint holds. */
 uint32_t vae_crc32(uint32_t crc, const void *p, size_t n)
 {
-    static const uint32_t nibble[16] = {
-        0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac, 0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
-        0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c, 0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
-    };
+    uint32_t table[256];
     const unsigned char *b = p;
-    crc = ~crc;
-    while (n--) {
-        crc ^= *b++;
-        crc = (crc >> 4) ^ nibble[crc & 15];
-        crc = (crc >> 4) ^ nibble[crc & 15];
+    int i, j;
+    for (i = 0; i < 256; i++) {
+        uint32_t c = (uint32_t)i;
+        for (j = 0; j < 8; j++)
+            c = c & 1 ? (c >> 1) ^ 0xedb88320u : c >> 1;
+        table[i] = c;
     }
+    crc = ~crc;
+    while (n--)
+        crc = (crc >> 8) ^ table[(crc ^ *b++) & 0xff];
     return ~crc;
 }
 

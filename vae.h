@@ -71,6 +71,8 @@ typedef enum { VAE_ELBO, VAE_IWAE } vae_objective;
 typedef enum { VAE_ADAM, VAE_ADAMAX } vae_optimizer;
 
 #define VAE_MAX_HIDDEN 8
+/* Limits that vae_create enforces, so that size arithmetic cannot overflow. */
+#define VAE_MAX_ROWS (1 << 22)  /* max_batch * k */
 
 typedef struct {
     int input_dim;              /* D, pixels per image */
@@ -114,6 +116,10 @@ const vae_config *vae_get_config(const vae *m);
 
 /* Number of optimiser steps taken so far. */
 long vae_steps(const vae *m);
+
+/* Restarts the model's noise generator (eps, samples) from seed; the
+   weights are not touched. */
+vae_status vae_seed(vae *m, uint64_t seed);
 
 /* One optimiser step on a batch x (n, D), 1 <= n <= max_batch. eps is the
    noise, (n * k, Z) with row b * k + i for sample i of image b, or NULL to

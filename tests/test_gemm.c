@@ -19,7 +19,9 @@ int main(void)
     enum { PAD = 3, MAXN = 257 + PAD };
     float *a = malloc(sizeof(float) * MAXN * MAXN), *b = malloc(sizeof(float) * MAXN * MAXN);
     float *c = malloc(sizeof(float) * MAXN * MAXN), *ref = malloc(sizeof(float) * MAXN * MAXN);
-    float *apack = malloc(sizeof(float) * GEMM_APACK), *bpack = malloc(sizeof(float) * GEMM_BPACK);
+    int threads = OMP_MAX_THREADS() > 1 ? OMP_MAX_THREADS() : 2, thread_diffs = 0;
+    float *apack = malloc(sizeof(float) * GEMM_APACK * threads), *bpack = malloc(sizeof(float) * GEMM_BPACK);
+    float *c1 = malloc(sizeof(float) * MAXN * MAXN);
     vae_rng r;
     int ta, tb, im, in, ik, worst_case = 0;
     double worst = 0.0;
@@ -42,7 +44,12 @@ int main(void)
                                 c[(size_t)i * ldc + j] = ref[(size_t)i * ldc + j] = v;
                             }
                         gemm_naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, ref, ldc);
-                        gemm_blocked(apack, bpack, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                        memcpy(c1, c, sizeof(float) * (size_t)m * ldc);
+                        gemm_blocked(apack, 1, bpack, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c1, ldc);
+                        gemm_blocked(apack, threads, bpack, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                        /* Bit-identical whatever the thread count (NaN
+                           compares unequal, so compare the bytes). */
+                        thread_diffs += memcmp(c1, c, sizeof(float) * (size_t)m * ldc) != 0;
                         for (i = 0; i < m; i++)
                             for (j = 0; j < n; j++) {
                                 /* float sums of k products of values in [-1, 1] */
@@ -59,10 +66,12 @@ int main(void)
                     }
     printf("gemm: %d shapes x 4 transpose cases, worst abs error %.3g (case %d)\n", NSIZES * NSIZES * NSIZES,
            worst, worst_case);
+    CHECK(thread_diffs == 0, "%d products differ between 1 and %d threads", thread_diffs, threads);
     free(a);
     free(b);
     free(c);
     free(ref);
+    free(c1);
     free(apack);
     free(bpack);
     return check_summary();

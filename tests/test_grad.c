@@ -8,7 +8,7 @@ enum { D = 10, Z = 3, B = 4, KMAX = 5 };
 
 static double loss_at(vae *m, const float *x, const float *eps)
 {
-    float bound;
+    float bound = 0.0f;
     vae_status s = vae_gradient(m, x, B, eps, &bound);
     if (s != VAE_OK) {
         printf("vae_gradient failed: %s\n", vae_error(m));

@@ -198,6 +198,8 @@ int opt_parse(const opt *table, int argc, char **argv, const char *command)
             return OPT_BAD;
         if (o - table < (long)sizeof seen)
             seen[o - table] = 1;
+        if (o->given)
+            *o->given = 1;
     }
     for (o = table; o->name; o++) {
         if (o->required && !(o - table < (long)sizeof seen && seen[o - table])) {

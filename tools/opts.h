@@ -43,6 +43,7 @@ typedef struct {
     double min, max;              /* OPT_INT, OPT_LIST: [min, max]; OPT_REAL: (0, max) */
     const char *const *choices;   /* OPT_CHOICE: NULL-terminated */
     int required;                 /* opt_parse fails when it is not given */
+    int *given;                   /* if not NULL, set to 1 when it is given */
 } opt;
 
 /* What opt_parse found. */

@@ -37,12 +37,6 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 #define MAX_PATH 4096
 
-/* The library's limit on max_batch * k (decoder rows per step); vae_create
-   rejects more, with a message in its own terms. */
-#ifndef VAE_MAX_ROWS
-#define VAE_MAX_ROWS (1 << 22)
-#endif
-
 /* Streams of random numbers the program draws besides the model's own,
    each seeded from --seed xor its constant so that they never coincide. */
 #define SEED_SHUFFLE 0x73687566666c65ULL /* "shuffle" */
@@ -588,6 +582,8 @@ typedef struct {
     const char *model, *data, *test;
     int objective; /* index into objective_names, -1: the model's */
     int k, nll, limit, threads;
+    uint64_t seed;
+    int seed_given;
 } eval_args;
 
 static void eval_defaults(eval_args *a)
@@ -603,7 +599,7 @@ static const char eval_usage[] =
     "--nll K the importance-sampled negative log-likelihood, \"test_nll <nats>\"\n"
     "(positive; K = 5000 is the literature's convention). Test images are\n"
     "binarised statically. Noise comes from the generator saved in the model,\n"
-    "so the same model gives the same numbers.\n"
+    "so the same model gives the same numbers, unless --seed restarts it.\n"
     "\n"
     "options:\n";
 
@@ -627,6 +623,9 @@ static int eval_parse(eval_args *a, int argc, char **argv, int *status)
         {.name = "nll", .kind = OPT_INT, .dst = &a->nll, .meta = "K",
          .help = "also print test_nll with K samples per image", .def = "off", .min = 1,
          .max = 10000000},
+        {.name = "seed", .kind = OPT_U64, .dst = &a->seed, .meta = "N",
+         .help = "restart the model's noise generator from N", .def = "the model's",
+         .given = &a->seed_given},
         {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N",
          .help = "OpenMP threads", .def = "all cores", .min = 1, .max = 4096},
         {.name = "help", .kind = OPT_HELP, .help = "print this text and exit"},
@@ -707,6 +706,8 @@ static int cmd_eval(int argc, char **argv)
         goto done;
     }
     cfg = vae_get_config(m);
+    if (a.seed_given)
+        vae_seed(m, a.seed);
 
     if (a.data) {
         if (!join_path(path, sizeof path, a.data, "t10k-images-idx3-ubyte")) {

@@ -1,0 +1,40 @@
+#!/bin/sh
+# make bench: seconds per 60,000-image training epoch of the reference
+# network (784-200-200-50, tanh, Adam) on ONE thread, for
+#   a  ELBO k=1, batch 20     b  ELBO k=1, batch 128     c  IWAE k=50, batch 20
+# and, in the same run, the same with Debian's PyTorch when it is installed
+# (apt-get install python3-torch libopenblas0-openmp), timed with 1 and 2
+# threads, keeping its faster setting. BENCH_IMAGES=N times N images per
+# configuration and scales to 60,000 (default 60000, a full epoch).
+set -e
+images=${BENCH_IMAGES:-60000}
+bin=build/rel/bench_train
+mkdir -p build/rel
+${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o $bin \
+    bench/bench_train.c vae.c mnist.c -lm
+echo "# $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $images images per configuration"
+out=$(mktemp)
+OMP_NUM_THREADS=1 $bin a b c --images "$images" | tee "$out"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 bench/torch_bench.py --images "$images" --configs abc --threads 1,2 | tee -a "$out"
+else
+    echo "# PyTorch not installed (apt-get install python3-torch): no comparison"
+fi
+echo
+echo "config                      vae 1 thread   PyTorch best   speed-up"
+for c in a b c; do
+    case $c in
+    a) name="a  ELBO k=1,  batch 20 " ;;
+    b) name="b  ELBO k=1,  batch 128" ;;
+    c) name="c  IWAE k=50, batch 20 " ;;
+    esac
+    v=$(awk -v c=$c '$1 == "vae" && $2 == c { print $3 }' "$out")
+    t=$(awk -v c=$c '$1 == "torch_best" && $2 == c { print $3 }' "$out")
+    if [ -n "$t" ]; then
+        r=$(awk -v v="$v" -v t="$t" 'BEGIN { printf "%.2fx", t / v }')
+        printf '%s  %10.2f s   %10.2f s   %8s\n' "$name" "$v" "$t" "$r"
+    else
+        printf '%s  %10.2f s   %12s   %8s\n' "$name" "$v" "-" "-"
+    fi
+done
+rm -f "$out"
