@@ -72,7 +72,7 @@ test: features $(TESTS) $(B)/vae
 
 demo: all
 	./vae train --train data/mnist/t10k-images-idx3-ubyte.gz --holdout 1000 \
-	    --epochs 10 --out out/demo
+	    --epochs 30 --threads 1 --out out/demo
 
 bench: all
 	@BENCH_CFLAGS="$(filter -march=% -mprefer-vector-width=%,$(OPT))" sh bench/run.sh

@@ -380,10 +380,11 @@ typedef struct {
     /* dy (rows, cols) *= act'(.) given the output y; dbias (cols) = column
        sums of the result. */
     void (*act_backward)(void *dev, vae_ref dy, vae_ref y, vae_ref dbias, int rows, int cols, int act);
-    /* stats (n, 2Z) = [mu | logvar]; for rows r = b*k + i:
-       z (R, Z) = mu_b + exp(logvar_b / 2) eps_r, and
+    /* stats (n, 2Z) = [mu | logvar]; std (n, Z) = exp(logvar / 2); for rows
+       r = b*k + i: z (R, Z) = mu_b + std_b eps_r, and
        prior (R) = log p(z_r) - log q(z_r | x_b). */
-    void (*latent)(void *dev, vae_ref stats, vae_ref eps, vae_ref z, vae_ref prior, int n, int k, int zdim);
+    void (*latent)(void *dev, vae_ref stats, vae_ref eps, vae_ref std, vae_ref z, vae_ref prior, int n, int k,
+                   int zdim);
     /* logw (R) = prior + sum_d x_d l_d - softplus(l_d) over logits (R, D) and
        x (n, D) (image r / k for row r). With grad, the logits are replaced
        by sigmoid(l) - x, the gradient of -log p(x|z). */
@@ -396,7 +397,7 @@ typedef struct {
     void (*scale_rows)(void *dev, vae_ref a, vae_ref s, int rows, int cols);
     /* Gradient of the loss for mu and logvar, (n, 2Z), from dz (R, Z), which
        gets the prior's share added first. */
-    void (*latent_backward)(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref stats, vae_ref coef,
+    void (*latent_backward)(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref std, vae_ref coef,
                             vae_ref dstats, int n, int k, int zdim);
     /* 1 when every x[0..n) is finite. */
     int (*all_finite)(void *dev, vae_ref x, size_t n);
@@ -546,25 +547,31 @@ static void cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref dbias, in
     }
 }
 
-static void cpu_latent(void *dev, vae_ref stats, vae_ref eps, vae_ref z, vae_ref prior, int n, int k, int zdim)
+static void cpu_latent(void *dev, vae_ref stats, vae_ref eps, vae_ref std, vae_ref z, vae_ref prior, int n,
+                       int k, int zdim)
 {
     const float *st = MEM(stats), *e = MEM(eps);
-    float *zz = MEM(z), *pr = MEM(prior);
-    int r;
+    float *sd = MEM(std), *zz = MEM(z), *pr = MEM(prior);
+    int b;
     OMP_FOR_IF((size_t)n * k * zdim >= OMP_MIN_WORK)
-    for (r = 0; r < n * k; r++) {
-        const float *mu = st + (size_t)(r / k) * 2 * zdim, *lv = mu + zdim;
-        const float *er = e + (size_t)r * zdim;
-        float *zr = zz + (size_t)r * zdim;
-        float s = 0.0f;
-        int j;
-        /* log p(z) - log q(z|x) = sum -z^2/2 + eps^2/2 + logvar/2: the
-           log(2 pi) terms cancel, and log q is exact in terms of eps. */
-        for (j = 0; j < zdim; j++) {
-            zr[j] = mu[j] + expf(0.5f * lv[j]) * er[j];
-            s += 0.5f * (er[j] * er[j] + lv[j] - zr[j] * zr[j]);
+    for (b = 0; b < n; b++) {
+        const float *mu = st + (size_t)b * 2 * zdim, *lv = mu + zdim;
+        float *sb = sd + (size_t)b * zdim;
+        int i, j;
+        for (j = 0; j < zdim; j++)
+            sb[j] = expf(0.5f * lv[j]);
+        for (i = 0; i < k; i++) {
+            size_t r = (size_t)b * k + i;
+            const float *er = e + r * zdim;
+            float *zr = zz + r * zdim, s = 0.0f;
+            /* log p(z) - log q(z|x) = sum -z^2/2 + eps^2/2 + logvar/2: the
+               log(2 pi) terms cancel, and log q is exact in terms of eps. */
+            for (j = 0; j < zdim; j++) {
+                zr[j] = mu[j] + sb[j] * er[j];
+                s += 0.5f * (er[j] * er[j] + lv[j] - zr[j] * zr[j]);
+            }
+            pr[r] = s;
         }
-        pr[r] = s;
     }
 }
 
@@ -659,15 +666,15 @@ static void cpu_scale_rows(void *dev, vae_ref a, vae_ref s, int rows, int cols)
     }
 }
 
-static void cpu_latent_backward(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref stats, vae_ref coef,
+static void cpu_latent_backward(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref std, vae_ref coef,
                                 vae_ref dstats, int n, int k, int zdim)
 {
     float *g = MEM(dz), *ds = MEM(dstats);
-    const float *zz = MEM(z), *e = MEM(eps), *st = MEM(stats), *cf = MEM(coef);
+    const float *zz = MEM(z), *e = MEM(eps), *sd = MEM(std), *cf = MEM(coef);
     int b;
     OMP_FOR_IF((size_t)n * k * zdim >= OMP_MIN_WORK)
     for (b = 0; b < n; b++) {
-        const float *lv = st + (size_t)b * 2 * zdim + zdim;
+        const float *sb = sd + (size_t)b * zdim;
         float *dmu = ds + (size_t)b * 2 * zdim, *dlv = dmu + zdim;
         int i, j;
         for (j = 0; j < zdim; j++)
@@ -681,7 +688,7 @@ static void cpu_latent_backward(void *dev, vae_ref dz, vae_ref z, vae_ref eps, v
                    +logvar/2 of -log q adds -coef/2 to logvar's. */
                 gr[j] += cf[r] * zr[j];
                 dmu[j] += gr[j];
-                dlv[j] += 0.5f * gr[j] * expf(0.5f * lv[j]) * er[j] - 0.5f * cf[r];
+                dlv[j] += 0.5f * (gr[j] * sb[j] * er[j] - cf[r]);
             }
         }
     }
@@ -789,6 +796,7 @@ struct vae {
     vae_ref x;               /* (b_cap, D) */
     vae_ref enc_h[MAX_LAYERS]; /* hidden outputs; the last is stats (b_cap, 2Z) = [mu | logvar] */
     vae_ref eps, z;          /* (r_cap, Z) */
+    vae_ref std;             /* (b_cap, Z): exp(logvar / 2) */
     vae_ref prior, logw, coef; /* (r_cap) */
     vae_ref bound;           /* (b_cap) */
     vae_ref dec_h[MAX_LAYERS]; /* hidden outputs; the last is logits (r_cap, D) */
@@ -953,6 +961,7 @@ static size_t layout(vae *m)
     for (i = 0; i <= nh; i++)
         TAKE(m->enc_h[i], (size_t)m->b_cap * m->enc[i].out);
     TAKE(m->eps, (size_t)m->r_cap * Z);
+    TAKE(m->std, (size_t)m->b_cap * Z);
     TAKE(m->z, (size_t)m->r_cap * Z);
     TAKE(m->prior, m->r_cap);
     TAKE(m->logw, m->r_cap);
@@ -1146,7 +1155,7 @@ static void log_weights(vae *m, int n, int k, const float *eps, int grad)
 {
     int Z = m->cfg.latent_dim;
     put_noise(m, eps, (size_t)n * k * Z);
-    m->k->latent(m->dev, m->enc_h[m->n_enc - 1], m->eps, m->z, m->prior, n, k, Z);
+    m->k->latent(m->dev, m->enc_h[m->n_enc - 1], m->eps, m->std, m->z, m->prior, n, k, Z);
     decode(m, n * k, ACT_NONE);
     m->k->bernoulli(m->dev, m->dec_h[m->n_dec - 1], m->x, m->prior, m->logw, n, k, m->cfg.input_dim, grad);
 }
@@ -1165,8 +1174,7 @@ static void backward(vae *m, int n)
         dout = din;
         cur ^= 1;
     }
-    m->k->latent_backward(m->dev, m->dz, m->z, m->eps, m->enc_h[m->n_enc - 1], m->coef, m->dstats, n, k,
-                          m->cfg.latent_dim);
+    m->k->latent_backward(m->dev, m->dz, m->z, m->eps, m->std, m->coef, m->dstats, n, k, m->cfg.latent_dim);
     dout = m->dstats;
     for (i = m->n_enc - 1; i >= 0; i--) {
         vae_ref in = i ? m->enc_h[i - 1] : m->x;

@@ -12,7 +12,10 @@ bin=build/rel/bench_train
 mkdir -p build/rel
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o $bin \
     bench/bench_train.c vae.c mnist.c -lm
+${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/bench_gemm \
+    bench/bench_gemm.c -lm
 echo "# $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $images images per configuration"
+OMP_NUM_THREADS=1 build/rel/bench_gemm
 out=$(mktemp)
 OMP_NUM_THREADS=1 $bin a b c --images "$images" | tee "$out"
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then

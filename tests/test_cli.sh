@@ -80,7 +80,7 @@ check "train --help shows the hidden default" grep -q '(default 200,200)' "$tmp/
 "$vae" --help >"$tmp/help"
 check "vae --help fits in 80 columns" [ "$(awk 'length > 80' "$tmp/help" | wc -l)" -eq 0 ]
 "$vae" eval --help >"$tmp/help"
-for o in model data test limit objective k nll threads help; do
+for o in model data test limit objective k nll seed threads help; do
     check "eval --help lists --$o" grep -q -- "^  --${o}[ =]" "$tmp/help"
 done
 
@@ -203,6 +203,11 @@ check "test_nll is below minus the ELBO" awk \
     "$tmp/eval"
 "$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 >"$tmp/eval2" 2>&1
 check "eval gives the same numbers twice" cmp -s "$tmp/eval" "$tmp/eval2"
+"$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 --seed 5 >"$tmp/seed5" 2>&1
+"$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 --seed 5 >"$tmp/seed5b" 2>&1
+"$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 --seed 6 >"$tmp/seed6" 2>&1
+check "eval --seed repeats itself" cmp -s "$tmp/seed5" "$tmp/seed5b"
+check "eval --seed changes the noise" eval '! cmp -s "$tmp/seed5" "$tmp/seed6"'
 "$vae" eval --model "$run/model.vae" --data "$tmp/t10k" --limit 50 --objective iwae --k 5 \
     >"$tmp/eval" 2>"$tmp/stderr"
 check "eval --data --objective iwae --k 5 works" grep -Eq '^test_bound -[0-9]+\.[0-9]{4}$' \
