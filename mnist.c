@@ -514,8 +514,8 @@ vae_status vae_gunzip(const unsigned char *in, size_t in_len, size_t max_out,
 
     if (err && err_len)
         err[0] = '\0';
-    if (!out || !out_len || (!in && in_len)) {
-        mn_errf(err, err_len, "vae_gunzip: NULL argument");
+    if (!out || !out_len || (!in && in_len) || max_out == 0) {
+        mn_errf(err, err_len, "vae_gunzip: NULL argument or zero output limit");
         return VAE_ERR_ARG;
     }
     *out = NULL;

@@ -366,7 +366,8 @@ typedef size_t vae_ref;
 enum { ACT_NONE = 100, ACT_SIGMOID };
 
 typedef struct {
-    /* Creates the backend's memory of n floats; NULL when out of memory. */
+    /* Creates the backend's memory of n floats, uninitialised; NULL when out
+       of memory. */
     void *(*create)(size_t n);
     void (*destroy)(void *dev);
     void (*write)(void *dev, vae_ref dst, const float *src, size_t n);
@@ -431,7 +432,6 @@ static void *cpu_create(size_t n)
         VAE_FREE(d);
         return NULL;
     }
-    memset(d->mem, 0, n * sizeof(float));
     return d;
 }
 
@@ -726,8 +726,10 @@ static void cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, si
     /* Moments of a weight whose gradient is mostly zero (a border pixel's)
        decay geometrically into the denormal range, where x86 arithmetic is
        ~100x slower; below 1e-30 they are flushed to 0, which changes no
-       update by more than 1e-26 of a step. */
+       update by more than 1e-26 of a step (v: by 1e-4 of eps at most). */
     const float tiny = 1e-30f;
+    /* sqrt(v) must stay far below eps for a flushed v to change nothing */
+    const float vtiny = eps * 1e-4f < 1e-15f ? (eps * 1e-4f) * (eps * 1e-4f) : tiny;
     if (!adamax) {
     OMP_FOR_IF(n >= OMP_MIN_WORK)
         for (i = 0; i < nn; i++) {
@@ -735,7 +737,7 @@ static void cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, si
             float mi = b1 * mm[i] + (1.0f - b1) * gi;
             float vi = b2 * vv[i] + (1.0f - b2) * gi * gi;
             mi = fabsf(mi) < tiny ? 0.0f : mi;
-            vi = vi < tiny ? 0.0f : vi;
+            vi = vi < vtiny ? 0.0f : vi;
             mm[i] = mi;
             vv[i] = vi;
             w[i] -= step * mi / (sqrtf(vi) / c2 + eps);
@@ -783,6 +785,7 @@ struct vae {
     const kernels *k;
     void *dev;
     size_t n_params;         /* params at 0, grads, Adam m, Adam v follow */
+    double layout_floats;    /* what layout() summed, counted in double */
     long steps;
     vae_rng rng;
     int b_cap, r_cap;        /* images and decoder rows the buffers hold */
@@ -808,12 +811,16 @@ struct vae {
     size_t host_len;
 };
 
+/* Sets the message; the arguments may include m->error itself, so the
+   text is built aside first. */
 static vae_status fail(vae *m, vae_status s, const char *fmt, ...)
 {
+    char msg[sizeof m->error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m->error, sizeof m->error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(m->error, msg, sizeof msg);
     return s;
 }
 
@@ -897,7 +904,7 @@ static void add_tensor(vae *m, const char *name, vae_ref ref, int ndim, int d0, 
 static size_t layout(vae *m)
 {
     const vae_config *c = &m->cfg;
-    int D = c->input_dim, Z = c->latent_dim, nh = c->n_hidden, i, maxw = max_int(D, 2 * Z);
+    int D = c->input_dim, Z = c->latent_dim, nh = c->n_hidden, i, maxw = 0;
     size_t off = 0, P;
     char name[32];
     m->n_enc = nh + 1;
@@ -956,23 +963,27 @@ static size_t layout(vae *m)
 
     m->b_cap = max_int(c->max_batch, VAE_EVAL_ROWS);
     m->r_cap = max_int(c->max_batch * c->k, VAE_EVAL_ROWS);
-#define TAKE(ref, count) (ref = off, off += (size_t)(count))
-    TAKE(m->x, (size_t)m->b_cap * D);
+    /* The same sum in double: build() refuses a model whose size_t sums
+       could have wrapped (32-bit size_t with a large configuration). */
+    m->layout_floats = 4.0 * (double)P;
+#define TAKE(ref, count) (ref = off, off += (size_t)(count), m->layout_floats += (double)(count))
+    TAKE(m->x, (double)m->b_cap * D);
     for (i = 0; i <= nh; i++)
-        TAKE(m->enc_h[i], (size_t)m->b_cap * m->enc[i].out);
-    TAKE(m->eps, (size_t)m->r_cap * Z);
-    TAKE(m->std, (size_t)m->b_cap * Z);
-    TAKE(m->z, (size_t)m->r_cap * Z);
+        TAKE(m->enc_h[i], (double)m->b_cap * m->enc[i].out);
+    TAKE(m->eps, (double)m->r_cap * Z);
+    TAKE(m->std, (double)m->b_cap * Z);
+    TAKE(m->z, (double)m->r_cap * Z);
     TAKE(m->prior, m->r_cap);
     TAKE(m->logw, m->r_cap);
     TAKE(m->coef, m->r_cap);
     TAKE(m->bound, m->b_cap);
     for (i = 0; i <= nh; i++)
-        TAKE(m->dec_h[i], (size_t)m->r_cap * m->dec[i].out);
-    TAKE(m->dwork[0], (size_t)m->r_cap * maxw);
-    TAKE(m->dwork[1], (size_t)m->r_cap * maxw);
-    TAKE(m->dz, (size_t)m->r_cap * Z);
-    TAKE(m->dstats, (size_t)m->b_cap * 2 * Z);
+        TAKE(m->dec_h[i], (double)m->r_cap * m->dec[i].out);
+    /* gradients of hidden outputs only: the inputs and z have their own */
+    TAKE(m->dwork[0], (double)m->r_cap * maxw);
+    TAKE(m->dwork[1], (double)m->r_cap * maxw);
+    TAKE(m->dz, (double)m->r_cap * Z);
+    TAKE(m->dstats, (double)m->b_cap * 2 * Z);
 #undef TAKE
     return off;
 }
@@ -992,47 +1003,44 @@ static vae *new_model(void)
 static vae_status build(vae *m)
 {
     size_t total = layout(m);
-    m->host_len = (size_t)m->r_cap * (size_t)max_int(m->cfg.latent_dim, 2);
-    if (m->host_len < (size_t)m->b_cap * 2 * m->cfg.latent_dim)
-        m->host_len = (size_t)m->b_cap * 2 * m->cfg.latent_dim;
+    double host = (double)m->r_cap * max_int(m->cfg.latent_dim, 2);
+    if (host < (double)m->b_cap * 2 * m->cfg.latent_dim)
+        host = (double)m->b_cap * 2 * m->cfg.latent_dim;
+    if ((m->layout_floats + host) * sizeof(float) >= (double)SIZE_MAX)
+        return fail(m, VAE_ERR_NOMEM, "a model of %.0f floats does not fit in this address space",
+                    m->layout_floats + host);
+    m->host_len = (size_t)host;
     m->host = VAE_MALLOC(m->host_len * sizeof(float));
     m->dev = m->k->create(total);
     if (!m->host || !m->dev)
         return fail(m, VAE_ERR_NOMEM, "out of memory for a model of %.0f floats", (double)total);
+    /* Parameters, gradients and moments start at zero; activations are
+       always written before they are read (GEMM with beta 0 reads no C). */
+    m->k->zero(m->dev, 0, 4 * m->n_params);
     vae_rng_seed(&m->rng, m->cfg.seed);
     return VAE_OK;
 }
 
 /* PyTorch's nn.Linear initialisation: weights and biases uniform in
-   +-1/sqrt(fan_in), drawn layer by layer from the model's generator. */
+   +-1/sqrt(fan_in), drawn layer by layer (weights, then biases) from the
+   model's generator, through the host scratch buffer. */
 static void init_weights(vae *m)
 {
-    int i, pass;
+    int i, pass, part;
     for (pass = 0; pass < 2; pass++) {
-        layer *L = pass == 0 ? m->enc : m->dec;
+        const layer *L = pass == 0 ? m->enc : m->dec;
         for (i = 0; i < m->n_enc; i++) {
-            size_t nw = (size_t)L[i].in * L[i].out, j;
-            float bound = 1.0f / sqrtf((float)L[i].in), *buf;
-            size_t len = nw + L[i].out;
-            buf = VAE_MALLOC(len * sizeof *buf);
-            if (!buf) {
-                /* Fill in place, chunk by chunk, through the host scratch. */
-                size_t done = 0;
-                while (done < len) {
-                    size_t c = min_sz(m->host_len, len - done), q;
+            float bound = 1.0f / sqrtf((float)L[i].in);
+            for (part = 0; part < 2; part++) {
+                size_t len = part == 0 ? (size_t)L[i].in * L[i].out : (size_t)L[i].out, done, q;
+                vae_ref dst = part == 0 ? L[i].w : L[i].b;
+                for (done = 0; done < len; done += m->host_len) {
+                    size_t c = min_sz(m->host_len, len - done);
                     for (q = 0; q < c; q++)
                         m->host[q] = (float)((2.0 * vae_rng_uniform(&m->rng) - 1.0) * bound);
-                    m->k->write(m->dev, done < nw ? L[i].w + done : L[i].b + (done - nw), m->host,
-                                done < nw ? min_sz(c, nw - done) : c);
-                    done += done < nw ? min_sz(c, nw - done) : c;
+                    m->k->write(m->dev, dst + done, m->host, c);
                 }
-                continue;
             }
-            for (j = 0; j < len; j++)
-                buf[j] = (float)((2.0 * vae_rng_uniform(&m->rng) - 1.0) * bound);
-            m->k->write(m->dev, L[i].w, buf, nw);
-            m->k->write(m->dev, L[i].b, buf + nw, L[i].out);
-            VAE_FREE(buf);
         }
     }
 }
@@ -1133,19 +1141,21 @@ static void decode(vae *m, int rows, int out_act)
     }
 }
 
-/* Noise for rows of the current pass: the caller's, or fresh draws. */
-static void put_noise(vae *m, const float *eps, size_t count)
+/* rows x Z standard normals into dst: the caller's, or fresh draws, one
+   row at a time so that the stream does not depend on how rows are split
+   into passes (vae_rng_normal drops half a pair after an odd count). */
+static void put_noise(vae *m, vae_ref dst, const float *eps, size_t rows)
 {
-    size_t done = 0;
+    size_t Z = (size_t)m->cfg.latent_dim, per = m->host_len / Z, r0, r;
     if (eps) {
-        m->k->write(m->dev, m->eps, eps, count);
+        m->k->write(m->dev, dst, eps, rows * Z);
         return;
     }
-    while (done < count) {
-        size_t c = min_sz(m->host_len, count - done);
-        vae_rng_normal(&m->rng, m->host, c);
-        m->k->write(m->dev, m->eps + done, m->host, c);
-        done += c;
+    for (r0 = 0; r0 < rows; r0 += per) {
+        size_t c = min_sz(per, rows - r0);
+        for (r = 0; r < c; r++)
+            vae_rng_normal(&m->rng, m->host + r * Z, Z);
+        m->k->write(m->dev, dst + r0 * Z, m->host, c * Z);
     }
 }
 
@@ -1154,7 +1164,7 @@ static void put_noise(vae *m, const float *eps, size_t count)
 static void log_weights(vae *m, int n, int k, const float *eps, int grad)
 {
     int Z = m->cfg.latent_dim;
-    put_noise(m, eps, (size_t)n * k * Z);
+    put_noise(m, m->eps, eps, (size_t)n * k);
     m->k->latent(m->dev, m->enc_h[m->n_enc - 1], m->eps, m->std, m->z, m->prior, n, k, Z);
     decode(m, n * k, ACT_NONE);
     m->k->bernoulli(m->dev, m->dec_h[m->n_dec - 1], m->x, m->prior, m->logw, n, k, m->cfg.input_dim, grad);
@@ -1233,6 +1243,8 @@ vae_status vae_train_step(vae *m, const float *x, int n, const float *eps, float
     vae_status s;
     REQUIRE_USABLE(m);
     c = &m->cfg;
+    if (m->steps == LONG_MAX)
+        return fail(m, VAE_ERR_ARG, "the step counter is at its limit");
     if ((s = gradient(m, x, n, eps, bound)) != VAE_OK)
         return s;
     m->steps++;
@@ -1248,7 +1260,7 @@ typedef void (*logw_visitor)(void *ctx, int image, const float *logw, int count)
 
 static vae_status each_log_weight(vae *m, const float *x, int n, int k, logw_visitor visit, void *ctx)
 {
-    int D = m->cfg.input_dim, b0;
+    int D = m->cfg.input_dim, b0, nb;
     int per = min_int(m->b_cap, max_int(1, m->r_cap / k)); /* images per pass */
     if (!x)
         return fail(m, VAE_ERR_ARG, "no images given");
@@ -1256,8 +1268,9 @@ static vae_status each_log_weight(vae *m, const float *x, int n, int k, logw_vis
         return fail(m, VAE_ERR_ARG, "need at least one image, got %d", n);
     if (k < 1)
         return fail(m, VAE_ERR_ARG, "need at least one sample per image, got k = %d", k);
-    for (b0 = 0; b0 < n; b0 += per) {
-        int nb = min_int(per, n - b0), done;
+    for (b0 = 0; b0 < n; b0 += nb) {
+        int done, c;
+        nb = min_int(per, n - b0);
         m->k->write(m->dev, m->x, x + (size_t)b0 * D, (size_t)nb * D);
         encode(m, nb);
         if (k <= m->r_cap) {
@@ -1269,8 +1282,8 @@ static vae_status each_log_weight(vae *m, const float *x, int n, int k, logw_vis
             continue;
         }
         /* One image, many samples: its encoding is reused for every chunk. */
-        for (done = 0; done < k; done += m->r_cap) {
-            int c = min_int(m->r_cap, k - done);
+        for (done = 0; done < k; done += c) {
+            c = min_int(m->r_cap, k - done);
             log_weights(m, 1, c, NULL, 0);
             m->k->read(m->dev, m->logw, m->host, (size_t)c);
             visit(ctx, b0, m->host, c);
@@ -1358,14 +1371,14 @@ vae_status vae_log_likelihood(vae *m, const float *x, int n, int k, double *ll)
 
 vae_status vae_encode(vae *m, const float *x, int n, float *mu, float *logvar)
 {
-    int Z, b0, i;
+    int Z, b0, i, nb;
     vae_status s;
     REQUIRE_USABLE(m);
     Z = m->cfg.latent_dim;
     if ((s = check_batch(m, x, n, INT_MAX)) != VAE_OK)
         return s;
-    for (b0 = 0; b0 < n; b0 += m->b_cap) {
-        int nb = min_int(m->b_cap, n - b0);
+    for (b0 = 0; b0 < n; b0 += nb) {
+        nb = min_int(m->b_cap, n - b0);
         m->k->write(m->dev, m->x, x + (size_t)b0 * m->cfg.input_dim, (size_t)nb * m->cfg.input_dim);
         encode(m, nb);
         m->k->read(m->dev, m->enc_h[m->n_enc - 1], m->host, (size_t)nb * 2 * Z);
@@ -1388,7 +1401,7 @@ static void decode_to_host(vae *m, int rows, float *probs)
 
 vae_status vae_decode(vae *m, const float *z, int n, float *probs)
 {
-    int r0, Z;
+    int r0, Z, rows;
     vae_status s;
     REQUIRE_USABLE(m);
     Z = m->cfg.latent_dim;
@@ -1396,8 +1409,8 @@ vae_status vae_decode(vae *m, const float *z, int n, float *probs)
         return s;
     if (!probs)
         return fail(m, VAE_ERR_ARG, "no place for the result");
-    for (r0 = 0; r0 < n; r0 += m->r_cap) {
-        int rows = min_int(m->r_cap, n - r0);
+    for (r0 = 0; r0 < n; r0 += rows) {
+        rows = min_int(m->r_cap, n - r0);
         m->k->write(m->dev, m->z, z + (size_t)r0 * Z, (size_t)rows * Z);
         decode_to_host(m, rows, probs + (size_t)r0 * m->cfg.input_dim);
     }
@@ -1406,15 +1419,14 @@ vae_status vae_decode(vae *m, const float *z, int n, float *probs)
 
 vae_status vae_sample(vae *m, int n, float *probs)
 {
-    int r0, Z;
+    int r0, rows;
     REQUIRE_USABLE(m);
-    Z = m->cfg.latent_dim;
     if (n < 1 || !probs)
         return fail(m, VAE_ERR_ARG, "need n >= 1 and a place for the result");
-    for (r0 = 0; r0 < n; r0 += m->r_cap) {
-        int rows = min_int(m->r_cap, n - r0);
-        vae_rng_normal(&m->rng, m->host, (size_t)rows * Z);
-        m->k->write(m->dev, m->z, m->host, (size_t)rows * Z);
+    /* r0 += rows, not += r_cap: r0 never passes n, so it cannot overflow */
+    for (r0 = 0; r0 < n; r0 += rows) {
+        rows = min_int(m->r_cap, n - r0);
+        put_noise(m, m->z, NULL, (size_t)rows);
         decode_to_host(m, rows, probs + (size_t)r0 * m->cfg.input_dim);
     }
     return VAE_OK;
@@ -1759,11 +1771,18 @@ vae_status vae_save(vae *m, const char *path)
         remove(tmp);
         goto free_buffers;
     }
-    /* rename replaces path atomically on POSIX; where it refuses to replace
-       (Windows), the old file must go first. */
-    if (rename(tmp, path) != 0 && (remove(path), rename(tmp, path) != 0)) {
+    /* rename replaces path atomically on POSIX. Windows refuses to replace,
+       so there the old file must go first; if even then the rename fails,
+       the new checkpoint stays in tmp rather than being lost too. */
+    if (rename(tmp, path) != 0) {
+#ifdef _WIN32
+        if (remove(path) == 0 && rename(tmp, path) == 0)
+            goto free_buffers;
+        st = fail(m, VAE_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+#else
         st = fail(m, VAE_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
         remove(tmp);
+#endif
     }
 free_buffers:
     VAE_FREE(tmp);
@@ -1882,13 +1901,25 @@ static vae_status load_into(vae *m, const char *path, const unsigned char *data,
     if ((st = check_config(m, &c)) != VAE_OK)
         return fail(m, VAE_ERR_FORMAT, "%s: bad configuration: %.150s", path, m->error);
     m->cfg = c;
+    /* The file must hold the parameters and both moments before anything
+       is allocated for them: a small hostile file cannot ask for a big
+       model. */
+    layout(m);
+    if ((double)m->n_params * 12.0 > (double)(r.len - r.pos))
+        return fail(m, VAE_ERR_FORMAT, "%s: too short for the model its configuration describes", path);
     if ((st = build(m)) != VAE_OK)
         return st;
     steps = take_u64(&r);
     for (i = 0; i < 4; i++)
         m->rng.s[i] = take_u64(&r);
     count = take_u32(&r);
-    if (r.bad || steps > (uint64_t)LONG_MAX || count != 3u * (uint32_t)m->n_tensors)
+    if (r.bad || steps >= (uint64_t)LONG_MAX)
+        return fail(m, VAE_ERR_FORMAT, "%s: bad step counter", path);
+    /* An all-zero state is the one xoshiro256** cannot leave: every draw
+       would be 0 and the Gaussian sampler would never return. */
+    if ((m->rng.s[0] | m->rng.s[1] | m->rng.s[2] | m->rng.s[3]) == 0)
+        return fail(m, VAE_ERR_FORMAT, "%s: invalid random generator state", path);
+    if (count != 3u * (uint32_t)m->n_tensors)
         return fail(m, VAE_ERR_FORMAT, "%s: expected %d tensors", path, 3 * m->n_tensors);
     m->steps = (long)steps;
     memset(seen, 0, sizeof seen);
@@ -1926,6 +1957,8 @@ static vae_status load_into(vae *m, const char *path, const unsigned char *data,
             for (q = 0; q < c2; q++) {
                 uint32_t u = get_u32(p + 4 * (j + q));
                 memcpy(&m->host[q], &u, 4);
+                if (!isfinite(m->host[q]))
+                    return fail(m, VAE_ERR_FORMAT, "%s: tensor %s holds a non-finite value", path, name);
             }
             m->k->write(m->dev, tt->ref + moment_base(m, which) + j, m->host, c2);
         }

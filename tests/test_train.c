@@ -185,6 +185,33 @@ static void test_corrupt_checkpoints(void)
         vae_free(m);
     }
     CHECK(failures == tried, "%ld of %ld damaged checkpoints rejected", failures, tried);
+    {
+        /* Damage that keeps the CRC valid: a zero generator state (which
+           would hang the Gaussian sampler), a step counter at LONG_MAX, a
+           NaN weight. Each must be refused by content, not checksum. */
+        size_t clen = get_u32(data + 12), rng_at = 16 + clen + 8, steps_at = 16 + clen;
+        size_t last_value = (size_t)len - 8; /* the last float of the last tensor */
+        const float nan = NAN;
+        uint32_t u;
+        int what;
+        for (what = 0; what < 3; what++) {
+            unsigned char *copy = malloc((size_t)len);
+            memcpy(copy, data, (size_t)len);
+            if (what == 0)
+                memset(copy + rng_at, 0, 32);
+            else if (what == 1)
+                put_u32(copy + steps_at, 0xffffffffu), put_u32(copy + steps_at + 4, 0x7fffffffu);
+            else
+                memcpy(&u, &nan, 4), put_u32(copy + last_value, u);
+            put_u32(copy + len - 4, vae_crc32(0, copy, (size_t)len - 4));
+            f = fopen(bad, "wb");
+            fwrite(copy, 1, (size_t)len, f);
+            fclose(f);
+            CHECK(vae_load(&m, bad) == VAE_ERR_FORMAT, "CRC-valid damage %d refused: %s", what, vae_error(m));
+            vae_free(m);
+            free(copy);
+        }
+    }
     CHECK(vae_load(&m, "build/does-not-exist.vae") == VAE_ERR_IO, "missing checkpoint is an I/O error");
     CHECK(strstr(vae_error(m), "does-not-exist") != NULL, "message names the file: %s", vae_error(m));
     CHECK(vae_train_step(m, NULL, 1, NULL, NULL) == VAE_ERR_ARG, "a failed load cannot be trained");
@@ -196,17 +223,23 @@ static void test_corrupt_checkpoints(void)
 static void test_chunked_evaluation(const float *xt)
 {
     /* Model a holds 256 decoder rows, b 1000: k = 600 goes through a in
-       three chunks per image and through b at once, with the same noise. */
+       three chunks per image and through b at once, with the same noise,
+       also with an odd latent size (the Gaussian sampler works in pairs). */
     vae_config c = small_config();
     vae *a, *b;
     double la, lb;
-    c.latent_dim = 8;
+    c.latent_dim = 7;
     vae_create(&a, &c);
     c.max_batch = 1000;
     vae_create(&b, &c);
     vae_log_likelihood(a, xt, 3, 600, &la);
     vae_log_likelihood(b, xt, 3, 600, &lb);
     CHECK(fabs(la - lb) <= 1e-9 * fabs(lb), "chunked estimate %.12g equals one-pass %.12g", la, lb);
+    vae_seed(a, 3);
+    vae_seed(b, 3);
+    vae_bound(a, xt, 300, VAE_IWAE, 3, &la);
+    vae_bound(b, xt, 300, VAE_IWAE, 3, &lb);
+    CHECK(fabs(la - lb) <= 1e-9 * fabs(lb), "bound in passes of 85 and 300 images agree: %.12g vs %.12g", la, lb);
     vae_free(a);
     vae_free(b);
 }

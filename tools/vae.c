@@ -714,14 +714,17 @@ static int cmd_eval(int argc, char **argv)
             cli_error("--data path is too long");
             goto done;
         }
-        if (!file_exists(path))
-            strcat(path, ".gz"); /* join_path left room: MAX_PATH > its length + 3 */
+        if (!file_exists(path) && !join_path(path, sizeof path, a.data, "t10k-images-idx3-ubyte.gz")) {
+            cli_error("--data path is too long");
+            goto done;
+        }
         if (!file_exists(path)) {
             cli_error("no t10k-images-idx3-ubyte[.gz] in '%s'", a.data);
             goto done;
         }
-    } else {
-        snprintf(path, sizeof path, "%s", a.test);
+    } else if (snprintf(path, sizeof path, "%s", a.test) >= (int)sizeof path) {
+        cli_error("--test path is too long");
+        goto done;
     }
     if (vae_dataset_load(&ds, path, NULL) != VAE_OK) {
         cli_error("%s", ds.error);
