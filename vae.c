@@ -142,8 +142,9 @@ static inline float fast_sigmoid(float x)
 
 /* ---- GEMM -----------------------------------------------------------------
 
-   C (m, n) = alpha * op(A) (m, k) * op(B) (k, n) + beta * C, row-major, with
-   op(X) = X or X^T. When beta is 0, C is not read (it may hold NaN).
+   C (m, n) = op(A) (m, k) * op(B) (k, n), row-major, with op(X) = X or X^T.
+   C is only written, never read first (it may hold NaN). No alpha or beta:
+   the model needs neither, and without them the store is a plain copy.
 
    The layout is the classic one of GotoBLAS/BLIS: B is packed, KC rows by
    NC columns at a time, into panels NR columns wide; A, MC rows by KC at a
@@ -179,8 +180,8 @@ static inline float fast_sigmoid(float x)
 #ifdef VAE_TEST
 /* The reference every fast path is tested against (tests define VAE_TEST
    and include this file). */
-static void gemm_naive(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                       const float *b, int ldb, float beta, float *c, int ldc)
+static void gemm_naive(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                       float *c, int ldc)
 {
     int i, j, p;
     for (i = 0; i < m; i++) {
@@ -191,7 +192,7 @@ static void gemm_naive(int ta, int tb, int m, int n, int k, float alpha, const f
                 float bv = tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
                 s += (double)av * bv;
             }
-            c[(size_t)i * ldc + j] = (float)(alpha * s + (beta == 0.0f ? 0.0 : beta * c[(size_t)i * ldc + j]));
+            c[(size_t)i * ldc + j] = (float)s;
         }
     }
 }
@@ -264,62 +265,64 @@ static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int 
     }
 }
 
-/* acc (MR x NR) = a * b, for a: (kc, MR) packed and b: (kc, NR) packed,
-   kc >= 1. The j loop outside the i loop, over one flat accumulator array,
-   is the form that both gcc and clang turn into MR x (NR / vector width)
-   register accumulators with broadcast FMAs; other arrangements of the same
-   arithmetic (including storing to C from here) were 2-5x slower with one
-   compiler or the other. The first step initialises the accumulators, so
-   there is no zeroing pass. */
-static void gemm_micro(int kc, const float *restrict a, const float *restrict b, float *restrict acc)
+/* c (MR x NR tile, row stride ldc) = a * b, or += with add, for a: (kc, MR)
+   packed and b: (kc, NR) packed. The j loop outside the i loop, over one
+   flat accumulator array, is the form that both gcc and clang turn into
+   MR x (NR / vector width) register accumulators with broadcast FMAs; other
+   arrangements of the same arithmetic were 2-5x slower with one compiler or
+   the other. Always a whole tile: edge tiles go through a buffer
+   (gemm_edge), so this loop is the only one that must be fast. */
+static void gemm_micro(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
+                       int add)
 {
+    float t[GEMM_MR * GEMM_NR];
     int i, j, p;
-    for (j = 0; j < GEMM_NR; j++)
-        for (i = 0; i < GEMM_MR; i++)
-            acc[i * GEMM_NR + j] = a[i] * b[j];
-    for (p = 1; p < kc; p++) {
+    for (j = 0; j < GEMM_MR * GEMM_NR; j++)
+        t[j] = 0.0f;
+    for (p = 0; p < kc; p++) {
         const float *restrict bp = b + (size_t)p * GEMM_NR;
         const float *restrict ap = a + (size_t)p * GEMM_MR;
         for (j = 0; j < GEMM_NR; j++) {
             const float bj = bp[j];
             for (i = 0; i < GEMM_MR; i++)
-                acc[i * GEMM_NR + j] += ap[i] * bj;
+                t[i * GEMM_NR + j] += ap[i] * bj;
         }
+    }
+    if (add) {
+        for (i = 0; i < GEMM_MR; i++)
+            for (j = 0; j < GEMM_NR; j++)
+                c[(size_t)i * ldc + j] += t[i * GEMM_NR + j];
+    } else {
+        for (i = 0; i < GEMM_MR; i++)
+            for (j = 0; j < GEMM_NR; j++)
+                c[(size_t)i * ldc + j] = t[i * GEMM_NR + j];
     }
 }
 
-/* c (rows x cols of a tile) = alpha * acc + beta * c; beta 0 never reads c. */
-static void gemm_store(const float *restrict acc, float *restrict c, int ldc, int rows, int cols, float alpha,
-                       float beta)
+/* An edge tile, rows x cols of it in c: computed whole into a buffer. */
+static void gemm_edge(int kc, const float *a, const float *b, float *c, int ldc, int rows, int cols, int add)
 {
+    float t[GEMM_MR * GEMM_NR];
     int i, j;
-    for (i = 0; i < rows; i++) {
-        float *ci = c + (size_t)i * ldc;
-        const float *ai = acc + (size_t)i * GEMM_NR;
-        if (beta == 0.0f)
-            for (j = 0; j < cols; j++)
-                ci[j] = alpha * ai[j];
-        else
-            for (j = 0; j < cols; j++)
-                ci[j] = alpha * ai[j] + beta * ci[j];
-    }
+    gemm_micro(kc, a, b, t, GEMM_NR, 0);
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++)
+            c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * GEMM_NR + j] : t[i * GEMM_NR + j];
 }
 
 /* apack: GEMM_APACK floats for each of `threads` threads; bpack: GEMM_BPACK
    floats. Threads share the packed B block and each packs and multiplies
    whole MC-row blocks of A, so every C tile has one owner. */
 static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb, int m, int n, int k,
-                         float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c,
-                         int ldc)
+                         const float *a, int lda, const float *b, int ldb, float *c, int ldc)
 {
     int jc, pc;
     if (m <= 0 || n <= 0)
         return;
-    if (k <= 0 || alpha == 0.0f) {
-        int i, j;
+    if (k <= 0) {
+        int i;
         for (i = 0; i < m; i++)
-            for (j = 0; j < n; j++)
-                c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
+            memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof *c);
         return;
     }
     for (jc = 0; jc < n; jc += GEMM_NC) {
@@ -327,7 +330,7 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
         int npanels = (nc + GEMM_NR - 1) / GEMM_NR;
         for (pc = 0; pc < k; pc += GEMM_KC) {
             int kc = min_int(GEMM_KC, k - pc), ic, nblocks = (m + GEMM_MC - 1) / GEMM_MC;
-            float bet = pc == 0 ? beta : 1.0f;
+            int add = pc > 0; /* later K blocks accumulate */
             int par = threads > 1 && nblocks > 1 && (double)m * nc * kc >= 8.0 * OMP_MIN_WORK;
             pack_b(tb, b, ldb, pc, kc, jc, nc, bpack);
             (void)par;
@@ -346,10 +349,12 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
                 for (t = 0; t < npanels * mpanels; t++) {
                     int jr = t / mpanels, ir = t % mpanels;
                     int i = ir * GEMM_MR, j = jr * GEMM_NR;
-                    float acc[GEMM_MR * GEMM_NR];
-                    gemm_micro(kc, ap + (size_t)i * kc, bpack + (size_t)j * kc, acc);
-                    gemm_store(acc, c + (size_t)(ic + i) * ldc + jc + j, ldc, min_int(GEMM_MR, mc - i),
-                               min_int(GEMM_NR, nc - j), alpha, bet);
+                    int rows = min_int(GEMM_MR, mc - i), cols = min_int(GEMM_NR, nc - j);
+                    float *ct = c + (size_t)(ic + i) * ldc + jc + j;
+                    if (rows == GEMM_MR && cols == GEMM_NR)
+                        gemm_micro(kc, ap + (size_t)i * kc, bpack + (size_t)j * kc, ct, ldc, add);
+                    else
+                        gemm_edge(kc, ap + (size_t)i * kc, bpack + (size_t)j * kc, ct, ldc, rows, cols, add);
                 }
             }
         }
@@ -373,9 +378,9 @@ typedef struct {
     void (*write)(void *dev, vae_ref dst, const float *src, size_t n);
     void (*read)(void *dev, vae_ref src, float *dst, size_t n);
     void (*zero)(void *dev, vae_ref dst, size_t n);
-    /* c = alpha op(a) op(b) + beta c, as gemm_blocked. */
-    void (*gemm)(void *dev, int ta, int tb, int m, int n, int k, float alpha, vae_ref a, int lda,
-                 vae_ref b, int ldb, float beta, vae_ref c, int ldc);
+    /* c = op(a) op(b), as gemm_blocked. */
+    void (*gemm)(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
+                 vae_ref c, int ldc);
     /* y (rows, cols) = act(y + bias (cols)). */
     void (*bias_act)(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act);
     /* dy (rows, cols) *= act'(.) given the output y; dbias (cols) = column
@@ -463,15 +468,14 @@ static void cpu_zero(void *dev, vae_ref dst, size_t n)
     memset(MEM(dst), 0, n * sizeof(float));
 }
 
-static void cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, float alpha, vae_ref a, int lda,
-                     vae_ref b, int ldb, float beta, vae_ref c, int ldc)
+static void cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
+                     vae_ref c, int ldc)
 {
     cpu_dev *d = dev;
     /* Never more threads than there are packing buffers, even if the
        caller raised the thread count after the model was made. */
     int threads = min_int(d->threads, OMP_MAX_THREADS());
-    gemm_blocked(d->apack, threads, d->bpack, ta, tb, m, n, k, alpha, MEM(a), lda, MEM(b), ldb, beta, MEM(c),
-                 ldc);
+    gemm_blocked(d->apack, threads, d->bpack, ta, tb, m, n, k, MEM(a), lda, MEM(b), ldb, MEM(c), ldc);
 }
 
 static inline float activate(float v, int act)
@@ -1015,7 +1019,7 @@ static vae_status build(vae *m)
     if (!m->host || !m->dev)
         return fail(m, VAE_ERR_NOMEM, "out of memory for a model of %.0f floats", (double)total);
     /* Parameters, gradients and moments start at zero; activations are
-       always written before they are read (GEMM with beta 0 reads no C). */
+       always written before they are read (GEMM writes C without reading it). */
     m->k->zero(m->dev, 0, 4 * m->n_params);
     vae_rng_seed(&m->rng, m->cfg.seed);
     return VAE_OK;
@@ -1103,7 +1107,7 @@ vae_status vae_seed(vae *m, uint64_t seed)
 static void linear_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int act)
 {
     /* out (rows, L->out) = act(in (rows, L->in) W^T + b) */
-    m->k->gemm(m->dev, 0, 1, rows, L->out, L->in, 1.0f, in, L->in, L->w, L->in, 0.0f, out, L->out);
+    m->k->gemm(m->dev, 0, 1, rows, L->out, L->in, in, L->in, L->w, L->in, out, L->out);
     m->k->bias_act(m->dev, out, L->b, rows, L->out, act);
 }
 
@@ -1116,9 +1120,9 @@ static void linear_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae
     size_t P = m->n_params;
     m->k->act_backward(m->dev, dout, out, L->b + P, rows, L->out, act);
     /* dW (out, in) = dout^T (out, rows) in (rows, in) */
-    m->k->gemm(m->dev, 1, 0, L->out, L->in, rows, 1.0f, dout, L->out, in, L->in, 0.0f, L->w + P, L->in);
+    m->k->gemm(m->dev, 1, 0, L->out, L->in, rows, dout, L->out, in, L->in, L->w + P, L->in);
     if (din != (vae_ref)-1)
-        m->k->gemm(m->dev, 0, 0, rows, L->in, L->out, 1.0f, dout, L->out, L->w, L->in, 0.0f, din, L->in);
+        m->k->gemm(m->dev, 0, 0, rows, L->in, L->out, dout, L->out, L->w, L->in, din, L->in);
 }
 
 static void encode(vae *m, int n)

@@ -5,7 +5,9 @@
 # and, in the same run, the same with Debian's PyTorch when it is installed
 # (apt-get install python3-torch libopenblas0-openmp), timed with 1 and 2
 # threads, keeping its faster setting. BENCH_IMAGES=N times N images per
-# configuration and scales to 60,000 (default 60000, a full epoch).
+# configuration and scales to 60,000 (default 60000, a full epoch). Both
+# sides time ten segments and report the fastest: this is meant for shared
+# virtual machines whose speed changes by half from one minute to the next.
 set -e
 images=${BENCH_IMAGES:-60000}
 bin=build/rel/bench_train

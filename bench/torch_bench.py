@@ -16,8 +16,11 @@ a short warm-up) and prints the time scaled to a 60,000-image epoch:
     /usr/bin/python3 bench/torch_bench.py [--images 60000] [--configs abc]
         [--threads 1,2] [--data DIR] [--warmup 50] [--seed 1]
 
-Data: random binary images, or the binarised training images of an IDX
-directory given with --data. Debian's torch does its matrix products in the
+Data: the shipped MNIST digits (data/mnist, binarised), as the C benchmark
+uses, or the binarised training images of an IDX directory given with --data.
+One thread is timed in CPU time (as the C benchmark is), more in wall time;
+the run is timed in ten segments and the fastest, scaled to an epoch, is
+reported (the others also measure the neighbours on a shared machine). Debian's torch does its matrix products in the
 system BLAS: install libopenblas0-openmp (the OpenMP build, so that
 torch.set_num_threads also bounds the BLAS threads) before timing, or it runs
 on the reference netlib BLAS; the BLAS in use is printed as a comment. Needs Debian's PyTorch (apt-get install
@@ -63,6 +66,9 @@ def parse_args():
 def run(data, objective, k, batch, threads, images, warmup, seed):
     """Seconds to train on `images` images, scaled to a 60000-image epoch."""
     torch.set_num_threads(threads)
+    # Denormals make IWAE on real images several times slower on x86; a
+    # PyTorch user tuning for speed flushes them, so its best does too.
+    torch.set_flush_denormal(True)
     torch.manual_seed(seed)
     model = VAE(784, 50, [200, 200], "tanh")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-4)
@@ -84,12 +90,25 @@ def run(data, objective, k, batch, threads, images, warmup, seed):
     for _ in range(warmup):
         step()
     steps = max(1, (images + batch - 1) // batch)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        b = step()
-    b.item()  # make sure the work is done
-    seconds = time.perf_counter() - t0
-    return seconds * EPOCH / (steps * batch)
+    # One thread: CPU time, as the C benchmark measures, so that time the
+    # virtual machine's host steals counts for neither. More threads: wall
+    # time (CPU time would add the threads up).
+    # Ten segments timed on their own; the fastest, scaled to an epoch, is
+    # the figure, as in the C benchmark.
+    clock = time.process_time if threads == 1 else time.perf_counter
+    seg = max(1, steps // 10)
+    best = None
+    done = 0
+    while done < steps:
+        c = min(seg, steps - done)
+        t0 = clock()
+        for _ in range(c):
+            b = step()
+        b.item()  # make sure the work is done
+        t = (clock() - t0) / c
+        best = t if best is None or t < best else best
+        done += c
+    return best * EPOCH / batch
 
 
 def main():
@@ -98,7 +117,10 @@ def main():
     if args.data:
         data = load_images(args.data, "train")
     else:
-        data = (torch.rand(EPOCH, 784) < 0.5).float()
+        # the shipped digits, as bench/bench_train.c uses: real images, not
+        # random ones, so that both sides meet the same numerics
+        data = load_images(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "mnist"),
+                           "t10k")
     data = data[torch.randperm(data.shape[0])].contiguous()
     print("# torch %s; command: %s %s" % (torch.__version__, sys.executable, " ".join(sys.argv)))
     print("# blas: %s" % blas_library())
