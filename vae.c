@@ -64,7 +64,6 @@
    a model trained with small batches still evaluates with efficient GEMMs. */
 #define VAE_EVAL_ROWS 256
 #define VAE_LEAKY_SLOPE 0.01f
-#define VAE_LOG_2PI 1.8378770664093453
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static int min_int(int a, int b) { return a < b ? a : b; }
@@ -478,17 +477,6 @@ static void cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, 
     gemm_blocked(d->apack, threads, d->bpack, ta, tb, m, n, k, MEM(a), lda, MEM(b), ldb, MEM(c), ldc);
 }
 
-static inline float activate(float v, int act)
-{
-    switch (act) {
-    case VAE_TANH: return fast_tanh(v);
-    case VAE_RELU: return v > 0.0f ? v : 0.0f;
-    case VAE_LEAKY_RELU: return v > 0.0f ? v : VAE_LEAKY_SLOPE * v;
-    case ACT_SIGMOID: return fast_sigmoid(v);
-    default: return v;
-    }
-}
-
 static void cpu_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act)
 {
     const float *b = MEM(bias);
@@ -504,10 +492,16 @@ static void cpu_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols,
             for (c = 0; c < cols; c++) row[c] = fast_tanh(row[c] + b[c]);
             break;
         case VAE_RELU:
-            for (c = 0; c < cols; c++) row[c] = activate(row[c] + b[c], VAE_RELU);
+            for (c = 0; c < cols; c++) {
+                float v = row[c] + b[c];
+                row[c] = v > 0.0f ? v : 0.0f;
+            }
             break;
         case VAE_LEAKY_RELU:
-            for (c = 0; c < cols; c++) row[c] = activate(row[c] + b[c], VAE_LEAKY_RELU);
+            for (c = 0; c < cols; c++) {
+                float v = row[c] + b[c];
+                row[c] = v > 0.0f ? v : VAE_LEAKY_SLOPE * v;
+            }
             break;
         case ACT_SIGMOID:
             for (c = 0; c < cols; c++) row[c] = fast_sigmoid(row[c] + b[c]);
