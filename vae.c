@@ -366,6 +366,7 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
    the backend's one block of memory. Shapes are in the comments: rows first. */
 
 typedef size_t vae_ref;
+#define NO_REF ((vae_ref)-1)
 
 enum { ACT_NONE = 100, ACT_SIGMOID };
 
@@ -382,24 +383,24 @@ typedef struct {
                  vae_ref c, int ldc);
     /* y (rows, cols) = act(y + bias (cols)). */
     void (*bias_act)(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act);
-    /* dy (rows, cols) *= act'(.) given the output y; dbias (cols) = column
-       sums of the result. */
-    void (*act_backward)(void *dev, vae_ref dy, vae_ref y, vae_ref dbias, int rows, int cols, int act);
+    /* dy (rows, cols) *= scale (rows, or NO_REF for none) * act'(.) given
+       the output y; dbias (cols) = column sums of the result. */
+    void (*act_backward)(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows, int cols,
+                         int act);
     /* stats (n, 2Z) = [mu | logvar]; std (n, Z) = exp(logvar / 2); for rows
        r = b*k + i: z (R, Z) = mu_b + std_b eps_r, and
        prior (R) = log p(z_r) - log q(z_r | x_b). */
     void (*latent)(void *dev, vae_ref stats, vae_ref eps, vae_ref std, vae_ref z, vae_ref prior, int n, int k,
                    int zdim);
-    /* logw (R) = prior + sum_d x_d l_d - softplus(l_d) over logits (R, D) and
-       x (n, D) (image r / k for row r). With grad, the logits are replaced
-       by sigmoid(l) - x, the gradient of -log p(x|z). */
-    void (*bernoulli)(void *dev, vae_ref logits, vae_ref x, vae_ref prior, vae_ref logw, int n, int k,
-                      int d, int grad);
+    /* logw (R) = prior + sum_d x_d l_d - softplus(l_d) over the logits
+       l = raw (R, D) + bias (D) and x (n, D) (image r / k for row r). With
+       grad, raw is replaced by sigmoid(l) - x, the gradient of -log p(x|z).
+       Adding the output bias here saves a pass over the largest tensor. */
+    void (*bernoulli)(void *dev, vae_ref raw, vae_ref bias, vae_ref x, vae_ref prior, vae_ref logw, int n,
+                      int k, int d, int grad);
     /* bound (n) per image from logw (n*k): the mean (ELBO) or
        logsumexp - log k (IWAE); coef (n*k) = d(-mean bound)/d(-logw). */
     void (*combine)(void *dev, vae_ref logw, vae_ref bound, vae_ref coef, int n, int k, int iwae);
-    /* a (rows, cols): row r *= s[r]. */
-    void (*scale_rows)(void *dev, vae_ref a, vae_ref s, int rows, int cols);
     /* Gradient of the loss for mu and logvar, (n, 2Z), from dz (R, Z), which
        gets the prior's share added first. */
     void (*latent_backward)(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref std, vae_ref coef,
@@ -512,10 +513,11 @@ static void cpu_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols,
     }
 }
 
-static void cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref dbias, int rows, int cols, int act)
+static void cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows, int cols,
+                             int act)
 {
     float *g = MEM(dy), *db = MEM(dbias);
-    const float *out = MEM(y);
+    const float *out = MEM(y), *sc = scale == NO_REF ? NULL : MEM(scale);
     int c0;
     /* Threads own column blocks, so each bias sum has one owner and order. */
     OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
@@ -526,6 +528,11 @@ static void cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref dbias, in
         for (r = 0; r < rows; r++) {
             float *gr = g + (size_t)r * cols;
             const float *yr = out + (size_t)r * cols;
+            if (sc) {
+                float f = sc[r];
+                for (c = c0; c < c1; c++)
+                    gr[c] *= f;
+            }
             switch (act) {
             case VAE_TANH:
                 for (c = c0; c < c1; c++) gr[c] *= 1.0f - yr[c] * yr[c];
@@ -577,11 +584,11 @@ static void cpu_latent(void *dev, vae_ref stats, vae_ref eps, vae_ref std, vae_r
    its own accumulator, and the lanes are added in a fixed order at the end. */
 #define LANES 16
 
-static void cpu_bernoulli(void *dev, vae_ref logits, vae_ref x, vae_ref prior, vae_ref logw, int n, int k,
-                          int d, int grad)
+static void cpu_bernoulli(void *dev, vae_ref raw, vae_ref bias, vae_ref x, vae_ref prior, vae_ref logw, int n,
+                          int k, int d, int grad)
 {
-    float *l = MEM(logits), *lw = MEM(logw);
-    const float *xs = MEM(x), *pr = MEM(prior);
+    float *l = MEM(raw), *lw = MEM(logw);
+    const float *xs = MEM(x), *pr = MEM(prior), *b = MEM(bias);
     int r;
     OMP_FOR_IF((size_t)n * k * d >= OMP_MIN_WORK)
     for (r = 0; r < n * k; r++) {
@@ -595,7 +602,7 @@ static void cpu_bernoulli(void *dev, vae_ref logits, vae_ref x, vae_ref prior, v
            of a probability, so no clamp is needed anywhere. */
         for (c0 = 0; c0 + LANES <= d; c0 += LANES) {
             for (j = 0; j < LANES; j++) {
-                float v = lr[c0 + j], e = fast_exp(-fabsf(v));
+                float v = lr[c0 + j] + b[c0 + j], e = fast_exp(-fabsf(v));
                 float sp = (v > 0.0f ? v : 0.0f) + log1p_unit(e);
                 acc[j] += xr[c0 + j] * v - sp;
                 if (grad)
@@ -603,7 +610,7 @@ static void cpu_bernoulli(void *dev, vae_ref logits, vae_ref x, vae_ref prior, v
             }
         }
         for (c = c0; c < d; c++) {
-            float v = lr[c], e = fast_exp(-fabsf(v));
+            float v = lr[c] + b[c], e = fast_exp(-fabsf(v));
             s += xr[c] * v - ((v > 0.0f ? v : 0.0f) + log1p_unit(e));
             if (grad)
                 lr[c] = (v >= 0.0f ? 1.0f : e) / (1.0f + e) - xr[c];
@@ -647,20 +654,6 @@ static void cpu_combine(void *dev, vae_ref logw, vae_ref bound, vae_ref coef, in
                 c[i] = wt < 0x1p-60 ? 0.0f : (float)(wt / n);
             }
         }
-    }
-}
-
-static void cpu_scale_rows(void *dev, vae_ref a, vae_ref s, int rows, int cols)
-{
-    float *x = MEM(a);
-    const float *sc = MEM(s);
-    int r;
-    OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
-    for (r = 0; r < rows; r++) {
-        float *row = x + (size_t)r * cols, f = sc[r];
-        int c;
-        for (c = 0; c < cols; c++)
-            row[c] *= f;
     }
 }
 
@@ -757,7 +750,7 @@ static void cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, si
 
 static const kernels cpu_kernels = {
     cpu_create, cpu_destroy, cpu_write, cpu_read, cpu_zero, cpu_gemm, cpu_bias_act, cpu_act_backward,
-    cpu_latent, cpu_bernoulli, cpu_combine, cpu_scale_rows, cpu_latent_backward, cpu_all_finite, cpu_adam,
+    cpu_latent, cpu_bernoulli, cpu_combine, cpu_latent_backward, cpu_all_finite, cpu_adam,
 };
 
 /* ---- the model ------------------------------------------------------------ */
@@ -1105,17 +1098,17 @@ static void linear_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int 
     m->k->bias_act(m->dev, out, L->b, rows, L->out, act);
 }
 
-/* Given d(out) in dout (rows, L->out), which it overwrites with the
-   pre-activation gradient, writes the weight and bias gradients and, unless
-   din is (vae_ref)-1, d(in) (rows, L->in). */
-static void linear_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref din,
-                            int rows, int act)
+/* Given d(out) in dout (rows, L->out), times scale per row unless scale is
+   NO_REF, which it overwrites with the pre-activation gradient, writes the
+   weight and bias gradients and, unless din is NO_REF, d(in) (rows, L->in). */
+static void linear_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref scale,
+                            vae_ref din, int rows, int act)
 {
     size_t P = m->n_params;
-    m->k->act_backward(m->dev, dout, out, L->b + P, rows, L->out, act);
+    m->k->act_backward(m->dev, dout, out, scale, L->b + P, rows, L->out, act);
     /* dW (out, in) = dout^T (out, rows) in (rows, in) */
     m->k->gemm(m->dev, 1, 0, L->out, L->in, rows, dout, L->out, in, L->in, L->w + P, L->in);
-    if (din != (vae_ref)-1)
+    if (din != NO_REF)
         m->k->gemm(m->dev, 0, 0, rows, L->in, L->out, dout, L->out, L->w, L->in, din, L->in);
 }
 
@@ -1129,14 +1122,21 @@ static void encode(vae *m, int n)
     }
 }
 
-static void decode(vae *m, int rows, int out_act)
+/* Decodes rows of m->z: to probabilities with probs, else to logits less
+   the output bias, which the likelihood kernel adds as it reads them. */
+static void decode(vae *m, int rows, int probs)
 {
-    int i, act = m->cfg.activation;
+    int i, act = m->cfg.activation, last = m->n_dec - 1;
+    const layer *L = &m->dec[last];
     vae_ref in = m->z;
-    for (i = 0; i < m->n_dec; i++) {
-        linear_forward(m, &m->dec[i], in, m->dec_h[i], rows, i == m->n_dec - 1 ? out_act : act);
+    for (i = 0; i < last; i++) {
+        linear_forward(m, &m->dec[i], in, m->dec_h[i], rows, act);
         in = m->dec_h[i];
     }
+    if (probs)
+        linear_forward(m, L, in, m->dec_h[last], rows, ACT_SIGMOID);
+    else
+        m->k->gemm(m->dev, 0, 1, rows, L->out, L->in, in, L->in, L->w, L->in, m->dec_h[last], L->out);
 }
 
 /* rows x Z standard normals into dst: the caller's, or fresh draws, one
@@ -1164,21 +1164,24 @@ static void log_weights(vae *m, int n, int k, const float *eps, int grad)
     int Z = m->cfg.latent_dim;
     put_noise(m, m->eps, eps, (size_t)n * k);
     m->k->latent(m->dev, m->enc_h[m->n_enc - 1], m->eps, m->std, m->z, m->prior, n, k, Z);
-    decode(m, n * k, ACT_NONE);
-    m->k->bernoulli(m->dev, m->dec_h[m->n_dec - 1], m->x, m->prior, m->logw, n, k, m->cfg.input_dim, grad);
+    decode(m, n * k, 0);
+    m->k->bernoulli(m->dev, m->dec_h[m->n_dec - 1], m->dec[m->n_dec - 1].b, m->x, m->prior, m->logw, n, k,
+                    m->cfg.input_dim, grad);
 }
 
 static void backward(vae *m, int n)
 {
     int k = m->cfg.k, rows = n * k, i, act = m->cfg.activation, cur = 0;
     vae_ref dout, din;
-    /* decoder: the logits hold sigmoid - x; scale each row by its weight */
+    /* decoder: the logits hold sigmoid - x, to be scaled by each row's
+       weight in the bound */
     dout = m->dec_h[m->n_dec - 1];
-    m->k->scale_rows(m->dev, dout, m->coef, rows, m->cfg.input_dim);
     for (i = m->n_dec - 1; i >= 0; i--) {
+        int top = i == m->n_dec - 1;
         vae_ref in = i ? m->dec_h[i - 1] : m->z;
         din = i ? m->dwork[cur] : m->dz;
-        linear_backward(m, &m->dec[i], in, m->dec_h[i], dout, din, rows, i == m->n_dec - 1 ? ACT_NONE : act);
+        linear_backward(m, &m->dec[i], in, m->dec_h[i], dout, top ? m->coef : NO_REF, din, rows,
+                        top ? ACT_NONE : act);
         dout = din;
         cur ^= 1;
     }
@@ -1187,8 +1190,8 @@ static void backward(vae *m, int n)
     for (i = m->n_enc - 1; i >= 0; i--) {
         vae_ref in = i ? m->enc_h[i - 1] : m->x;
         /* The input images need no gradient. */
-        din = i ? m->dwork[cur] : (vae_ref)-1;
-        linear_backward(m, &m->enc[i], in, m->enc_h[i], dout, din, n, i == m->n_enc - 1 ? ACT_NONE : act);
+        din = i ? m->dwork[cur] : NO_REF;
+        linear_backward(m, &m->enc[i], in, m->enc_h[i], dout, NO_REF, din, n, i == m->n_enc - 1 ? ACT_NONE : act);
         dout = din;
         cur ^= 1;
     }
@@ -1393,7 +1396,7 @@ vae_status vae_encode(vae *m, const float *x, int n, float *mu, float *logvar)
 /* Decodes rows of z already in m->z into probs. */
 static void decode_to_host(vae *m, int rows, float *probs)
 {
-    decode(m, rows, ACT_SIGMOID);
+    decode(m, rows, 1);
     m->k->read(m->dev, m->dec_h[m->n_dec - 1], probs, (size_t)rows * m->cfg.input_dim);
 }
 
