@@ -1191,7 +1191,8 @@ static void backward(vae *m, int n)
         vae_ref in = i ? m->enc_h[i - 1] : m->x;
         /* The input images need no gradient. */
         din = i ? m->dwork[cur] : NO_REF;
-        linear_backward(m, &m->enc[i], in, m->enc_h[i], dout, NO_REF, din, n, i == m->n_enc - 1 ? ACT_NONE : act);
+        linear_backward(m, &m->enc[i], in, m->enc_h[i], dout, NO_REF, din, n,
+                        i == m->n_enc - 1 ? ACT_NONE : act);
         dout = din;
         cur ^= 1;
     }
