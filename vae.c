@@ -316,6 +316,7 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
                          const float *a, int lda, const float *b, int ldb, float *c, int ldc)
 {
     int jc, pc;
+    (void)threads; /* used only by the OpenMP pragma */
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0) {
@@ -328,13 +329,12 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
         int nc = min_int(GEMM_NC, n - jc);
         int npanels = (nc + GEMM_NR - 1) / GEMM_NR;
         for (pc = 0; pc < k; pc += GEMM_KC) {
-            int kc = min_int(GEMM_KC, k - pc), ic, nblocks = (m + GEMM_MC - 1) / GEMM_MC;
+            int kc = min_int(GEMM_KC, k - pc), ic;
             int add = pc > 0; /* later K blocks accumulate */
-            int par = threads > 1 && nblocks > 1 && (double)m * nc * kc >= 8.0 * OMP_MIN_WORK;
             pack_b(tb, b, ldb, pc, kc, jc, nc, bpack);
-            (void)par;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (par) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) \
+    if (threads > 1 && m > GEMM_MC && (double)m * nc * kc >= 8.0 * OMP_MIN_WORK)
 #endif
             for (ic = 0; ic < m; ic += GEMM_MC) {
                 int mc = min_int(GEMM_MC, m - ic);

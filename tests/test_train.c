@@ -248,7 +248,7 @@ static void test_bad_input(const float *x)
 {
     vae_config c = small_config();
     vae *m;
-    float *nan_x = malloc(sizeof(float) * 50 * 784), before[8], after[8];
+    float *nan_x = malloc(sizeof(float) * 50 * 784), before[8];
     c.latent_dim = 0;
     CHECK(vae_create(&m, &c) == VAE_ERR_ARG && strstr(vae_error(m), "latent"), "latent 0: %s", vae_error(m));
     vae_free(m);
@@ -268,7 +268,6 @@ static void test_bad_input(const float *x)
     CHECK(vae_get_tensor(m, "nope", before, 8) == VAE_ERR_ARG, "unknown tensor refused");
     memcpy(nan_x, x, sizeof(float) * 50 * 784);
     nan_x[100] = NAN;
-    vae_get_tensor(m, "dec.out.bias", before, 0) /* size check only */;
     {
         float *w0 = malloc(sizeof(float) * 784), *w1 = malloc(sizeof(float) * 784);
         vae_get_tensor(m, "dec.out.bias", w0, 784);
@@ -279,7 +278,6 @@ static void test_bad_input(const float *x)
         free(w0);
         free(w1);
     }
-    (void)after;
     vae_free(m);
     free(nan_x);
 }
