@@ -31,6 +31,28 @@
 #define MN_FAST_BITS 10                 /* lookup-table width for Huffman codes */
 #define MN_MAX_BITS 15                  /* longest code deflate allows */
 
+/* The allocator hooks of vae.c (see vae.h), which have no realloc: buffers
+   grow by copying, and are never shrunk. */
+#if defined(VAE_MALLOC) != defined(VAE_FREE)
+#error "define both VAE_MALLOC and VAE_FREE, or neither"
+#endif
+#ifndef VAE_MALLOC
+#define VAE_MALLOC(n) malloc(n)
+#define VAE_FREE(p) free(p)
+#endif
+
+/* p (old_len bytes used, or NULL) moved into a new block of new_len >=
+   old_len bytes; NULL, with p untouched, when there is no memory. */
+static void *mn_grow(void *p, size_t old_len, size_t new_len)
+{
+    void *q = VAE_MALLOC(new_len);
+    if (q && p) {
+        memcpy(q, p, old_len);
+        VAE_FREE(p);
+    }
+    return q;
+}
+
 // ---- errors ----
 
 /* Formats one line into err (err_len bytes, always terminated); a NULL err or
@@ -221,7 +243,7 @@ static int mn_reserve(mn_inflater *s, size_t n)
     cap = s->out_cap < s->max_out / 2 ? s->out_cap * 2 : s->max_out;
     if (cap < s->out_len + n)
         cap = s->out_len + n;
-    p = (unsigned char *)realloc(s->out, cap);
+    p = (unsigned char *)mn_grow(s->out, s->out_len, cap);
     if (!p)
         return mn_fail(s, MN_NOMEM, "out of memory");
     s->out = p;
@@ -524,11 +546,12 @@ vae_status vae_gunzip(const unsigned char *in, size_t in_len, size_t max_out,
         mn_errf(err, err_len, "empty input, not a gzip file");
         return VAE_ERR_FORMAT;
     }
-    s = (mn_inflater *)calloc(1, sizeof *s);
+    s = (mn_inflater *)VAE_MALLOC(sizeof *s);
     if (!s) {
         mn_errf(err, err_len, "out of memory");
         return VAE_ERR_NOMEM;
     }
+    memset(s, 0, sizeof *s);
     s->in = in;
     s->in_len = in_len;
     s->max_out = max_out;
@@ -544,7 +567,7 @@ vae_status vae_gunzip(const unsigned char *in, size_t in_len, size_t max_out,
         cap = max_out;
     if (cap < 1)
         cap = 1;
-    s->out = (unsigned char *)malloc(cap);
+    s->out = (unsigned char *)VAE_MALLOC(cap);
     if (!s->out) {
         mn_errf(err, err_len, "out of memory");
         st = VAE_ERR_NOMEM;
@@ -591,27 +614,23 @@ vae_status vae_gunzip(const unsigned char *in, size_t in_len, size_t max_out,
         s->pos += 8;
     }
 
-    /* hand back a buffer of the right size (never NULL, even when empty) */
-    if (s->out_len && s->out_len < s->out_cap) {
-        unsigned char *p = (unsigned char *)realloc(s->out, s->out_len);
-        if (p)
-            s->out = p;
-    }
+    /* never NULL, even when empty; the first guess of its size is the last
+       trailer's, so a one-member file wastes nothing */
     *out = s->out;
     *out_len = s->out_len;
-    free(s);
+    VAE_FREE(s);
     return VAE_OK;
 
 free_out:
-    free(s->out);
+    VAE_FREE(s->out);
 free_state:
-    free(s);
+    VAE_FREE(s);
     return st;
 }
 
 // ---- files ----
 
-/* Reads the whole file at path into a malloc'ed buffer (*data, *len; *data is
+/* Reads the whole file at path into a newly allocated buffer (*data, *len; *data is
    never NULL on success). Errors name the file: VAE_ERR_IO when it cannot be
    opened or read, VAE_ERR_FORMAT when it is larger than MN_MAX_FILE. */
 static vae_status mn_read_file(const char *path, unsigned char **data, size_t *len,
@@ -637,7 +656,7 @@ static vae_status mn_read_file(const char *path, unsigned char **data, size_t *l
         cap = (size_t)size + 1;
     rewind(f);
     for (;;) {
-        if (!(p = (unsigned char *)realloc(buf, cap))) {
+        if (!(p = (unsigned char *)mn_grow(buf, n, cap))) {
             mn_errf(err, err_len, "%s: out of memory", path);
             goto free_buf;
         }
@@ -664,7 +683,7 @@ static vae_status mn_read_file(const char *path, unsigned char **data, size_t *l
     return VAE_OK;
 
 free_buf:
-    free(buf);
+    VAE_FREE(buf);
     fclose(f);
     return st;
 }
@@ -676,14 +695,14 @@ static uint32_t mn_be32(const unsigned char *p)
 }
 
 /* Reads an IDX file of unsigned bytes with ndim dimensions (3: images, 1:
-   labels), gzip-compressed or not. On success *payload (malloc'ed, never
+   labels), gzip-compressed or not. On success *payload (newly allocated, never
    NULL) holds the bytes after the header and dims[0..ndim) the checked
    dimensions: each in 1..INT_MAX, and for images rows * cols at most
    MN_MAX_PIXELS. */
 static vae_status mn_load_idx(const char *path, int ndim, unsigned char **payload, int *dims,
                               char *err, size_t err_len)
 {
-    unsigned char *data, *p;
+    unsigned char *data;
     size_t len, header = 4 + 4 * (size_t)ndim, have;
     uint32_t magic, want = 0x0800u | (uint32_t)ndim, d[3];
     uint64_t expect = 1;
@@ -699,7 +718,7 @@ static vae_status mn_load_idx(const char *path, int ndim, unsigned char **payloa
         size_t raw_len;
         char why[200];
         st = vae_gunzip(data, len, MN_MAX_FILE, &raw, &raw_len, why, sizeof why);
-        free(data);
+        VAE_FREE(data);
         if (st) {
             mn_errf(err, err_len, "%s: %s", path, why);
             return st;
@@ -752,14 +771,13 @@ static vae_status mn_load_idx(const char *path, int ndim, unsigned char **payloa
         goto free_data;
     }
 
-    /* keep only the payload, in a block of its own size */
+    /* keep only the payload (the header's bytes stay allocated) */
     memmove(data, data + header, have);
-    p = (unsigned char *)realloc(data, have ? have : 1);
-    *payload = p ? p : data;
+    *payload = data;
     return VAE_OK;
 
 free_data:
-    free(data);
+    VAE_FREE(data);
     return st;
 }
 
@@ -800,14 +818,14 @@ vae_status vae_dataset_load(vae_dataset *ds, const char *images, const char *lab
     return VAE_OK;
 
 free_labels:
-    free(ds->labels);
+    VAE_FREE(ds->labels);
 free_pixels:
-    free(ds->pixels);
+    VAE_FREE(ds->pixels);
     memset(ds, 0, offsetof(vae_dataset, error));
     return st;
 }
 
-/* Finds dir/name or dir/name.gz, in that order. Returns the malloc'ed path of
+/* Finds dir/name or dir/name.gz, in that order. Returns the newly allocated path of
    the first that can be opened, or of the first that exists but cannot be
    (so that loading it reports why); NULL with *st = VAE_OK when neither
    exists, NULL with *st = VAE_ERR_NOMEM when memory runs out. */
@@ -816,7 +834,7 @@ static char *mn_find(const char *dir, const char *name, vae_status *st)
     static const char *const suffix[2] = {"", ".gz"};
     size_t dlen = strlen(dir);
     int sep = dlen > 0 && dir[dlen - 1] != '/', i;
-    char *path = (char *)malloc(dlen + 1 + strlen(name) + 4);
+    char *path = (char *)VAE_MALLOC(dlen + 1 + strlen(name) + 4);
 
     *st = VAE_OK;
     if (!path) {
@@ -837,7 +855,7 @@ static char *mn_find(const char *dir, const char *name, vae_status *st)
             return path;
 #endif
     }
-    free(path);
+    VAE_FREE(path);
     return NULL;
 }
 
@@ -866,9 +884,9 @@ static vae_status mn_load_pair(vae_dataset *ds, const char *dir, const char *ima
         goto free_ipath;
     }
     st = vae_dataset_load(ds, ipath, lpath);
-    free(lpath);
+    VAE_FREE(lpath);
 free_ipath:
-    free(ipath);
+    VAE_FREE(ipath);
     return st;
 }
 
@@ -915,12 +933,12 @@ vae_status vae_dataset_holdout(vae_dataset *train, vae_dataset *test, int n)
     }
     keep = (size_t)(train->n - n) * (size_t)train->dim;
     move = (size_t)n * (size_t)train->dim;
-    pix = (unsigned char *)malloc(move);
+    pix = (unsigned char *)VAE_MALLOC(move);
     if (train->labels)
-        lab = (unsigned char *)malloc((size_t)n);
+        lab = (unsigned char *)VAE_MALLOC((size_t)n);
     if (!pix || (train->labels && !lab)) {
-        free(pix);
-        free(lab);
+        VAE_FREE(pix);
+        VAE_FREE(lab);
         mn_errf(train->error, sizeof train->error, "holdout: out of memory");
         return VAE_ERR_NOMEM;
     }
@@ -937,11 +955,6 @@ vae_status vae_dataset_holdout(vae_dataset *train, vae_dataset *test, int n)
     test->labels = lab;
     train->n -= n;
     train->error[0] = '\0';
-    /* give the moved part back; a failed shrink only wastes memory */
-    if ((pix = (unsigned char *)realloc(train->pixels, keep)) != NULL)
-        train->pixels = pix;
-    if (train->labels && (lab = (unsigned char *)realloc(train->labels, (size_t)train->n)) != NULL)
-        train->labels = lab;
     return VAE_OK;
 }
 
@@ -950,8 +963,8 @@ void vae_dataset_free(vae_dataset *ds)
 {
     if (!ds)
         return;
-    free(ds->pixels);
-    free(ds->labels);
+    VAE_FREE(ds->pixels);
+    VAE_FREE(ds->labels);
     memset(ds, 0, sizeof *ds);
 }
 

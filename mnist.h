@@ -62,8 +62,9 @@ void vae_dataset_batch(const vae_dataset *ds, const int *idx, int n, vae_binariz
 
 /* Decompresses a whole gzip file held in memory (one or more members), checking
    each member's CRC-32 and length. Output beyond max_out bytes is an error,
-   so a hostile file cannot exhaust memory. *out is malloc'ed; free() it. On
-   failure err (err_len bytes) says why. */
+   so a hostile file cannot exhaust memory. *out comes from VAE_MALLOC: free()
+   it, or VAE_FREE it where the hooks are defined. On failure err (err_len
+   bytes) says why. */
 vae_status vae_gunzip(const unsigned char *in, size_t in_len, size_t max_out,
                       unsigned char **out, size_t *out_len, char *err, size_t err_len);
 

@@ -276,9 +276,14 @@ static void gemm_micro(int kc, const float *restrict a, const float *restrict b,
 {
     float t[GEMM_MR * GEMM_NR];
     int i, j, p;
-    for (j = 0; j < GEMM_MR * GEMM_NR; j++)
-        t[j] = 0.0f;
-    for (p = 0; p < kc; p++) {
+    /* The first step sets the accumulators: zeroing them first, gcc emits
+       a call to memset that it then ignores. kc >= 1 always. */
+    for (j = 0; j < GEMM_NR; j++) {
+        const float bj = b[j];
+        for (i = 0; i < GEMM_MR; i++)
+            t[i * GEMM_NR + j] = a[i] * bj;
+    }
+    for (p = 1; p < kc; p++) {
         const float *restrict bp = b + (size_t)p * GEMM_NR;
         const float *restrict ap = a + (size_t)p * GEMM_MR;
         for (j = 0; j < GEMM_NR; j++) {
@@ -713,7 +718,7 @@ static void cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, si
     float c1 = 1.0f - (float)pow(b1, (double)t);
     float c2 = (float)sqrt(1.0 - pow(b2, (double)t));
     float step = lr / c1;
-    long i, nn = (long)n;
+    ptrdiff_t i, nn = (ptrdiff_t)n; /* OpenMP wants a signed counter */
     /* Moments of a weight whose gradient is mostly zero (a border pixel's)
        decay geometrically into the denormal range, where x86 arithmetic is
        ~100x slower; below 1e-30 they are flushed to 0, which changes no

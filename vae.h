@@ -45,7 +45,9 @@
    MEMORY
    Every buffer a model needs is allocated by vae_create / vae_load: training
    steps and evaluation allocate nothing. Define VAE_MALLOC and VAE_FREE
-   (both or neither) before compiling vae.c to use another allocator.
+   (both or neither; VAE_FREE must accept NULL, as free does) when compiling
+   vae.c and mnist.c to use another allocator: they then allocate nothing
+   else.
 */
 #ifndef VAE_H
 #define VAE_H

@@ -219,6 +219,28 @@ static void dyn_header(tbuf *b, int final, int nlit, int ndist, const unsigned c
     }
 }
 
+/* A final dynamic block holding text[0..n) as literals: code-length code
+   {9: 1 bit, 1: 1 bit}; literals 0..255 of 9 bits, end-of-block of 1 bit;
+   one distance code of 1 bit. */
+static void dyn_literals(tbuf *b, const char *text, int n)
+{
+    unsigned char cl[19] = {0}, ll[257];
+    unsigned lcode[257];
+    int seq[258], ns, i;
+    cl[9] = 1, cl[1] = 1;
+    for (ns = 0; ns < 256; ns++)
+        seq[ns] = 9;
+    seq[ns++] = 1, seq[ns++] = 1;
+    for (i = 0; i < 256; i++)
+        ll[i] = 9;
+    ll[256] = 1;
+    canon(ll, 257, lcode);
+    dyn_header(b, 1, 257, 1, cl, seq, ns);
+    for (i = 0; i < n; i++)
+        b_huff(b, lcode[(unsigned char)text[i]], 9);
+    b_huff(b, lcode[256], 1);
+}
+
 /* A gzip member around a deflate stream whose output is raw[0..rn). */
 static void gz_member(tbuf *g, const tbuf *deflate, const void *raw, size_t rn)
 {
@@ -513,30 +535,13 @@ static void test_handmade(void)
     gz_member(&g, &d, "xyzxyzxyz", 9);
     expect_ok(g.p, g.n, "xyzxyzxyz", 9, "match into a stored block");
     /* ...but not into the previous gzip member */
-    mark = g.n;
     d.n = 0;
     b_bits(&d, 1, 1), b_bits(&d, 1, 2), fx_match(&d, 3, 3), fx_sym(&d, 256), b_align(&d);
     gz_member(&g, &d, "xyz", 3);
     expect_err(g.p, g.n, "too far", "distance into the previous member");
-    g.n = mark;
-    d.n = 0;
+    d.n = 0, g.n = 0;
 
-    /* a dynamic block: code-length code {9: 1 bit, 1: 1 bit}; literals 0..255
-       of 9 bits and end-of-block of 1 bit; one distance code of 1 bit */
-    memset(cl, 0, sizeof cl);
-    cl[9] = 1, cl[1] = 1;
-    for (ns = 0; ns < 256; ns++)
-        seq[ns] = 9;
-    seq[ns++] = 1, seq[ns++] = 1;
-    for (i = 0; i < 256; i++)
-        ll[i] = 9;
-    ll[256] = 1;
-    canon(ll, 257, lcode);
-    g.n = 0;
-    dyn_header(&d, 1, 257, 1, cl, seq, ns);
-    for (i = 0; i < 8; i++)
-        b_huff(&d, lcode[(unsigned char)"dynamic!"[i]], 9);
-    b_huff(&d, lcode[256], 1), b_align(&d);
+    dyn_literals(&d, "dynamic!", 8), b_align(&d);
     gz_member(&g, &d, "dynamic!", 8);
     expect_ok(g.p, g.n, "dynamic!", 8, "dynamic block");
     d.n = 0, g.n = 0;
@@ -703,19 +708,7 @@ static void test_handmade(void)
     b_bits(&d, 0, 1), b_bits(&d, 0, 2), b_align(&d);
     b_le(&d, 5, 2), b_le(&d, 5 ^ 0xffff, 2), b_put(&d, "hello", 5);
     b_bits(&d, 0, 1), b_bits(&d, 1, 2), fx_match(&d, 10, 5), fx_sym(&d, 256);
-    memset(cl, 0, sizeof cl);
-    cl[9] = 1, cl[1] = 1;
-    for (ns = 0; ns < 256; ns++)
-        seq[ns] = 9;
-    seq[ns++] = 1, seq[ns++] = 1;
-    for (i = 0; i < 256; i++)
-        ll[i] = 9;
-    ll[256] = 1;
-    canon(ll, 257, lcode);
-    dyn_header(&d, 1, 257, 1, cl, seq, ns);
-    for (i = 0; i < 5; i++)
-        b_huff(&d, lcode[(unsigned char)"world"[i]], 9);
-    b_huff(&d, lcode[256], 1), b_align(&d);
+    dyn_literals(&d, "world", 5), b_align(&d);
     gz_member(&g, &d, "hellohellohelloworld", 20);
     expect_ok(g.p, g.n, "hellohellohelloworld", 20, "three block types");
     for (mark = 0; mark < g.n; mark++)
