@@ -149,9 +149,17 @@ static inline float fast_sigmoid(float x)
    NC columns at a time, into panels NR columns wide; A, MC rows by KC at a
    time, into panels MR rows tall; both zero-padded to whole panels. The
    micro-kernel then multiplies an MR x KC panel by a KC x NR panel with
-   MR x NR accumulators that the compiler keeps in vector registers, all
-   loads unit-stride. Each C element is summed in the same order whatever
-   the tiling of threads, so results do not depend on the thread count. */
+   MR x NR accumulators that the compiler keeps in vector registers.
+
+   Packing only rearranges: where an operand already has a panel's shape,
+   rows of MR (or NR) consecutive values one stride apart, the micro-kernel
+   reads it in place. That is A^T and B untransposed, less their ragged
+   last panels; the model's weight gradients (dY^T X) need no packing at
+   all, and with batches of 20 rows, where each packed value of B would be
+   used only twice, that copy cost as much as the arithmetic.
+
+   Each C element is summed in the same order whatever the tiling of
+   threads, so results do not depend on the thread count. */
 
 /* Tile sizes measured on an AVX-512 Xeon with gcc 12 and clang 14; 10 rows
    also divide the batch sizes (20) and widths (200, 100) used most. */
@@ -198,13 +206,16 @@ static void gemm_naive(int ta, int tb, int m, int n, int k, const float *a, int 
 #endif
 
 /* Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: panel q holds
-   rows q*MR .. q*MR+MR, stored p-major (MR values per p), zero-padded. */
-static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int kc, float *out)
+   rows q*MR .. q*MR+MR, stored p-major (MR values per p), zero-padded. The
+   whole panels of A^T are left out: they are read in place. */
+static void pack_a(int ta, int in_place, const float *a, int lda, int i0, int mc, int p0, int kc, float *out)
 {
     int q, p, i;
     for (q = 0; q < mc; q += GEMM_MR) {
         int rows = min_int(GEMM_MR, mc - q);
         float *dst = out + (size_t)q * kc;
+        if (in_place && rows == GEMM_MR)
+            continue;
         if (rows < GEMM_MR)
             memset(dst, 0, sizeof(float) * GEMM_MR * kc);
         if (!ta) {
@@ -225,25 +236,24 @@ static void pack_a(int ta, const float *a, int lda, int i0, int mc, int p0, int 
 
 /* Packs op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels, p-major,
    zero-padded. For op(B) = B^T the copy is a transpose, done in 8 x 8
-   blocks so that reads and writes both stay within a few cache lines. */
-static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int nc, float *out)
+   blocks so that reads and writes both stay within a few cache lines. The
+   whole panels of B untransposed are left out: they are read in place. */
+static void pack_b(int tb, int in_place, const float *b, int ldb, int p0, int kc, int j0, int nc, float *out)
 {
     int q, p, j;
     for (q = 0; q < nc; q += GEMM_NR) {
         int cols = min_int(GEMM_NR, nc - q);
         float *dst = out + (size_t)q * kc;
+        if (in_place && cols == GEMM_NR)
+            continue;
         if (cols < GEMM_NR)
             memset(dst, 0, sizeof(float) * GEMM_NR * kc);
         if (!tb) {
             for (p = 0; p < kc; p++) {
                 const float *src = b + (size_t)(p0 + p) * ldb + j0 + q;
                 float *d = dst + (size_t)p * GEMM_NR;
-                if (cols == GEMM_NR)
-                    for (j = 0; j < GEMM_NR; j++)
-                        d[j] = src[j];
-                else
-                    for (j = 0; j < cols; j++)
-                        d[j] = src[j];
+                for (j = 0; j < cols; j++)
+                    d[j] = src[j];
             }
         } else {
             const float *src = b + (size_t)(j0 + q) * ldb + p0;
@@ -264,15 +274,16 @@ static void pack_b(int tb, const float *b, int ldb, int p0, int kc, int j0, int 
     }
 }
 
-/* c (MR x NR tile, row stride ldc) = a * b, or += with add, for a: (kc, MR)
-   packed and b: (kc, NR) packed. The j loop outside the i loop, over one
+/* c (MR x NR tile, row stride ldc) = a * b, or += with add, for a: kc rows
+   of MR values, as floats apart, and b: kc rows of NR values, bs apart
+   (MR and NR when packed). The j loop outside the i loop, over one
    flat accumulator array, is the form that both gcc and clang turn into
    MR x (NR / vector width) register accumulators with broadcast FMAs; other
    arrangements of the same arithmetic were 2-5x slower with one compiler or
    the other. Always a whole tile: edge tiles go through a buffer
    (gemm_edge), so this loop is the only one that must be fast. */
-static void gemm_micro(int kc, const float *restrict a, const float *restrict b, float *restrict c, int ldc,
-                       int add)
+static void gemm_micro(int kc, const float *restrict a, size_t as, const float *restrict b, size_t bs,
+                       float *restrict c, int ldc, int add)
 {
     float t[GEMM_MR * GEMM_NR];
     int i, j, p;
@@ -284,8 +295,8 @@ static void gemm_micro(int kc, const float *restrict a, const float *restrict b,
             t[i * GEMM_NR + j] = a[i] * bj;
     }
     for (p = 1; p < kc; p++) {
-        const float *restrict bp = b + (size_t)p * GEMM_NR;
-        const float *restrict ap = a + (size_t)p * GEMM_MR;
+        const float *restrict bp = b + p * bs;
+        const float *restrict ap = a + p * as;
         for (j = 0; j < GEMM_NR; j++) {
             const float bj = bp[j];
             for (i = 0; i < GEMM_MR; i++)
@@ -304,11 +315,12 @@ static void gemm_micro(int kc, const float *restrict a, const float *restrict b,
 }
 
 /* An edge tile, rows x cols of it in c: computed whole into a buffer. */
-static void gemm_edge(int kc, const float *a, const float *b, float *c, int ldc, int rows, int cols, int add)
+static void gemm_edge(int kc, const float *a, size_t as, const float *b, size_t bs, float *c, int ldc, int rows,
+                      int cols, int add)
 {
     float t[GEMM_MR * GEMM_NR];
     int i, j;
-    gemm_micro(kc, a, b, t, GEMM_NR, 0);
+    gemm_micro(kc, a, as, b, bs, t, GEMM_NR, 0);
     for (i = 0; i < rows; i++)
         for (j = 0; j < cols; j++)
             c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * GEMM_NR + j] : t[i * GEMM_NR + j];
@@ -321,6 +333,13 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
                          const float *a, int lda, const float *b, int ldb, float *c, int ldc)
 {
     int jc, pc;
+    /* In place, an operand costs no copy but is read from a strided,
+       unaligned layout (B's rows then often straddle cache lines), from
+       more cache lines than packed. That pays where a packed panel would be
+       used only a few times (few panels of the other operand) or the panels
+       are short enough to stay in L1 anyway (small k). */
+    int a_in_place = ta && (k <= 32 || n <= 2 * GEMM_NR);
+    int b_in_place = !tb && (k <= 32 || m <= 4 * GEMM_MR);
     (void)threads; /* used only by the OpenMP pragma */
     if (m <= 0 || n <= 0)
         return;
@@ -336,7 +355,7 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
         for (pc = 0; pc < k; pc += GEMM_KC) {
             int kc = min_int(GEMM_KC, k - pc), ic;
             int add = pc > 0; /* later K blocks accumulate */
-            pack_b(tb, b, ldb, pc, kc, jc, nc, bpack);
+            pack_b(tb, b_in_place, b, ldb, pc, kc, jc, nc, bpack);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) \
     if (threads > 1 && m > GEMM_MC && (double)m * nc * kc >= 8.0 * OMP_MIN_WORK)
@@ -349,16 +368,20 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
 #else
                 float *ap = apack;
 #endif
-                pack_a(ta, a, lda, ic, mc, pc, kc, ap);
+                pack_a(ta, a_in_place, a, lda, ic, mc, pc, kc, ap);
                 for (t = 0; t < npanels * mpanels; t++) {
                     int jr = t / mpanels, ir = t % mpanels;
                     int i = ir * GEMM_MR, j = jr * GEMM_NR;
                     int rows = min_int(GEMM_MR, mc - i), cols = min_int(GEMM_NR, nc - j);
+                    int a_direct = a_in_place && rows == GEMM_MR, b_direct = b_in_place && cols == GEMM_NR;
+                    const float *pa = a_direct ? a + (size_t)pc * lda + ic + i : ap + (size_t)i * kc;
+                    const float *pb = b_direct ? b + (size_t)pc * ldb + jc + j : bpack + (size_t)j * kc;
+                    size_t as = a_direct ? (size_t)lda : GEMM_MR, bs = b_direct ? (size_t)ldb : GEMM_NR;
                     float *ct = c + (size_t)(ic + i) * ldc + jc + j;
                     if (rows == GEMM_MR && cols == GEMM_NR)
-                        gemm_micro(kc, ap + (size_t)i * kc, bpack + (size_t)j * kc, ct, ldc, add);
+                        gemm_micro(kc, pa, as, pb, bs, ct, ldc, add);
                     else
-                        gemm_edge(kc, ap + (size_t)i * kc, bpack + (size_t)j * kc, ct, ldc, rows, cols, add);
+                        gemm_edge(kc, pa, as, pb, bs, ct, ldc, rows, cols, add);
                 }
             }
         }

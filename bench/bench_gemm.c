@@ -41,7 +41,7 @@ int main(void)
         for (trial = 0; trial < 5; trial++) {
             t = cpu_seconds();
             for (r = 0; r < 20000; r++) {
-                gemm_micro(GEMM_KC, a + (r & 7), b, acc, GEMM_NR, 0);
+                gemm_micro(GEMM_KC, a + (r & 7), GEMM_MR, b, GEMM_NR, acc, GEMM_NR, 0);
                 sink += acc[r % (GEMM_MR * GEMM_NR)];
             }
             t = cpu_seconds() - t;
