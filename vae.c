@@ -51,6 +51,13 @@
 #define OMP_MAX_THREADS() 1
 #endif
 
+/* A hint to fetch the cache line holding p; nothing where unsupported. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+
 #if defined(VAE_MALLOC) != defined(VAE_FREE)
 #error "define both VAE_MALLOC and VAE_FREE, or neither"
 #endif
@@ -180,6 +187,7 @@ static inline float fast_sigmoid(float x)
 #define GEMM_MC 60
 #endif
 #define GEMM_NC 1024
+#define GEMM_AHEAD 8 /* rows of A^T fetched ahead while packing */
 
 #define GEMM_APACK ((size_t)GEMM_MC * GEMM_KC)
 #define GEMM_BPACK ((size_t)GEMM_KC * GEMM_NC)
@@ -205,73 +213,86 @@ static void gemm_naive(int ta, int tb, int m, int n, int k, const float *a, int 
 }
 #endif
 
-/* Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels: panel q holds
-   rows q*MR .. q*MR+MR, stored p-major (MR values per p), zero-padded. The
-   whole panels of A^T are left out: they are read in place. */
-static void pack_a(int ta, int in_place, const float *a, int lda, int i0, int mc, int p0, int kc, float *out)
+/* Packing. Both operands become panels of w values (w = MR rows of op(A),
+   or NR columns of op(B)), each panel stored p-major (w values per p, kc
+   of them) and zero-padded; a whole panel fills w * kc floats of out.
+   An operand is stored one of two ways, and each way has its copy:
+   pack_along when a panel's w values lie side by side (A^T, B), and
+   pack_across when they lie a stride apart (A, B^T). */
+
+/* Panels of x0 .. x0+xc, rows p0 .. p0+kc, of src with element (p, x) at
+   src[p * ld + x]. With in_place, whole panels are left out: the
+   micro-kernel reads them where they are. Rows are copied one at a time,
+   each once for all panels, and rows lie a stride apart that the hardware
+   prefetchers do not follow: without a hint GEMM_AHEAD rows ahead, the copy
+   waited on memory for a third of the time of a weight-gradient product. */
+static void pack_along(const float *src, int ld, int p0, int kc, int x0, int xc, int w, int in_place, float *out)
 {
-    int q, p, i;
-    for (q = 0; q < mc; q += GEMM_MR) {
-        int rows = min_int(GEMM_MR, mc - q);
-        float *dst = out + (size_t)q * kc;
-        if (in_place && rows == GEMM_MR)
-            continue;
-        if (rows < GEMM_MR)
-            memset(dst, 0, sizeof(float) * GEMM_MR * kc);
-        if (!ta) {
-            for (i = 0; i < rows; i++) {
-                const float *src = a + (size_t)(i0 + q + i) * lda + p0;
-                for (p = 0; p < kc; p++)
-                    dst[(size_t)p * GEMM_MR + i] = src[p];
-            }
-        } else {
-            for (p = 0; p < kc; p++) {
-                const float *src = a + (size_t)(p0 + p) * lda + i0 + q;
-                for (i = 0; i < rows; i++)
-                    dst[(size_t)p * GEMM_MR + i] = src[i];
+    int p, q, x;
+    for (p = 0; p < kc; p++) {
+        const float *row = src + (size_t)(p0 + p) * ld + x0;
+        if (p + GEMM_AHEAD < kc) {
+            for (x = 0; x < xc; x += 16)
+                PREFETCH(row + (size_t)GEMM_AHEAD * ld + x);
+            PREFETCH(row + (size_t)GEMM_AHEAD * ld + xc - 1);
+        }
+        for (q = 0; q < xc; q += w) {
+            float *dst = out + (size_t)q * kc + (size_t)p * w;
+            int width = min_int(w, xc - q);
+            if (width == w) {
+                if (!in_place)
+                    memcpy(dst, row + q, sizeof(float) * (size_t)w);
+            } else {
+                memcpy(dst, row + q, sizeof(float) * (size_t)width);
+                memset(dst + width, 0, sizeof(float) * (size_t)(w - width));
             }
         }
     }
 }
 
-/* Packs op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels, p-major,
-   zero-padded. For op(B) = B^T the copy is a transpose, done in 8 x 8
-   blocks so that reads and writes both stay within a few cache lines. The
-   whole panels of B untransposed are left out: they are read in place. */
+/* The same panels from src with element (p, x) at src[x * ld + p]: a
+   transpose, done in 8 x 8 blocks so that reads and writes both stay within
+   a few cache lines. */
+static void pack_across(const float *src, int ld, int p0, int kc, int x0, int xc, int w, float *out)
+{
+    int q, p, x;
+    for (q = 0; q < xc; q += w) {
+        int width = min_int(w, xc - q), xb, pb, xx, pp;
+        const float *s = src + (size_t)(x0 + q) * ld + p0;
+        float *dst = out + (size_t)q * kc;
+        if (width < w)
+            memset(dst, 0, sizeof(float) * (size_t)w * kc);
+        for (xb = 0; xb + 8 <= width; xb += 8) {
+            for (pb = 0; pb + 8 <= kc; pb += 8)
+                for (xx = 0; xx < 8; xx++)
+                    for (pp = 0; pp < 8; pp++)
+                        dst[(size_t)(pb + pp) * w + xb + xx] = s[(size_t)(xb + xx) * ld + pb + pp];
+            for (pp = pb; pp < kc; pp++)
+                for (xx = 0; xx < 8; xx++)
+                    dst[(size_t)pp * w + xb + xx] = s[(size_t)(xb + xx) * ld + pp];
+        }
+        for (x = xb; x < width; x++)
+            for (p = 0; p < kc; p++)
+                dst[(size_t)p * w + x] = s[(size_t)x * ld + p];
+    }
+}
+
+/* op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels. */
+static void pack_a(int ta, int in_place, const float *a, int lda, int i0, int mc, int p0, int kc, float *out)
+{
+    if (ta)
+        pack_along(a, lda, p0, kc, i0, mc, GEMM_MR, in_place, out);
+    else
+        pack_across(a, lda, p0, kc, i0, mc, GEMM_MR, out);
+}
+
+/* op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels. */
 static void pack_b(int tb, int in_place, const float *b, int ldb, int p0, int kc, int j0, int nc, float *out)
 {
-    int q, p, j;
-    for (q = 0; q < nc; q += GEMM_NR) {
-        int cols = min_int(GEMM_NR, nc - q);
-        float *dst = out + (size_t)q * kc;
-        if (in_place && cols == GEMM_NR)
-            continue;
-        if (cols < GEMM_NR)
-            memset(dst, 0, sizeof(float) * GEMM_NR * kc);
-        if (!tb) {
-            for (p = 0; p < kc; p++) {
-                const float *src = b + (size_t)(p0 + p) * ldb + j0 + q;
-                float *d = dst + (size_t)p * GEMM_NR;
-                for (j = 0; j < cols; j++)
-                    d[j] = src[j];
-            }
-        } else {
-            const float *src = b + (size_t)(j0 + q) * ldb + p0;
-            int jb, pb, jj, pp;
-            for (jb = 0; jb + 8 <= cols; jb += 8) {
-                for (pb = 0; pb + 8 <= kc; pb += 8)
-                    for (jj = 0; jj < 8; jj++)
-                        for (pp = 0; pp < 8; pp++)
-                            dst[(size_t)(pb + pp) * GEMM_NR + jb + jj] = src[(size_t)(jb + jj) * ldb + pb + pp];
-                for (pp = pb; pp < kc; pp++)
-                    for (jj = 0; jj < 8; jj++)
-                        dst[(size_t)pp * GEMM_NR + jb + jj] = src[(size_t)(jb + jj) * ldb + pp];
-            }
-            for (j = jb; j < cols; j++)
-                for (p = 0; p < kc; p++)
-                    dst[(size_t)p * GEMM_NR + j] = src[(size_t)j * ldb + p];
-        }
-    }
+    if (tb)
+        pack_across(b, ldb, p0, kc, j0, nc, GEMM_NR, out);
+    else
+        pack_along(b, ldb, p0, kc, j0, nc, GEMM_NR, in_place, out);
 }
 
 /* c (MR x NR tile, row stride ldc) = a * b, or += with add, for a: kc rows
