@@ -158,12 +158,10 @@ static inline float fast_sigmoid(float x)
    micro-kernel then multiplies an MR x KC panel by a KC x NR panel with
    MR x NR accumulators that the compiler keeps in vector registers.
 
-   Packing only rearranges: where an operand already has a panel's shape,
-   rows of MR (or NR) consecutive values one stride apart, the micro-kernel
-   reads it in place. That is A^T and B untransposed, less their ragged
-   last panels; the model's weight gradients (dY^T X) need no packing at
-   all, and with batches of 20 rows, where each packed value of B would be
-   used only twice, that copy cost as much as the arithmetic.
+   Packing only rearranges, and where it would not pay the micro-kernel
+   reads an operand in place instead: MR rows of A, MR columns of A^T or NR
+   columns of B, a stride apart (B^T must always be packed, and so must the
+   ragged last panels). See gemm_blocked for when.
 
    Each C element is summed in the same order whatever the tiling of
    threads, so results do not depend on the thread count. */
@@ -252,14 +250,16 @@ static void pack_along(const float *src, int ld, int p0, int kc, int x0, int xc,
 
 /* The same panels from src with element (p, x) at src[x * ld + p]: a
    transpose, done in 8 x 8 blocks so that reads and writes both stay within
-   a few cache lines. */
-static void pack_across(const float *src, int ld, int p0, int kc, int x0, int xc, int w, float *out)
+   a few cache lines. With in_place, whole panels are left out. */
+static void pack_across(const float *src, int ld, int p0, int kc, int x0, int xc, int w, int in_place, float *out)
 {
     int q, p, x;
     for (q = 0; q < xc; q += w) {
         int width = min_int(w, xc - q), xb, pb, xx, pp;
         const float *s = src + (size_t)(x0 + q) * ld + p0;
         float *dst = out + (size_t)q * kc;
+        if (in_place && width == w)
+            continue;
         if (width < w)
             memset(dst, 0, sizeof(float) * (size_t)w * kc);
         for (xb = 0; xb + 8 <= width; xb += 8) {
@@ -283,65 +283,77 @@ static void pack_a(int ta, int in_place, const float *a, int lda, int i0, int mc
     if (ta)
         pack_along(a, lda, p0, kc, i0, mc, GEMM_MR, in_place, out);
     else
-        pack_across(a, lda, p0, kc, i0, mc, GEMM_MR, out);
+        pack_across(a, lda, p0, kc, i0, mc, GEMM_MR, in_place, out);
 }
 
 /* op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels. */
 static void pack_b(int tb, int in_place, const float *b, int ldb, int p0, int kc, int j0, int nc, float *out)
 {
     if (tb)
-        pack_across(b, ldb, p0, kc, j0, nc, GEMM_NR, out);
+        pack_across(b, ldb, p0, kc, j0, nc, GEMM_NR, 0, out);
     else
         pack_along(b, ldb, p0, kc, j0, nc, GEMM_NR, in_place, out);
 }
 
-/* c (MR x NR tile, row stride ldc) = a * b, or += with add, for a: kc rows
-   of MR values, as floats apart, and b: kc rows of NR values, bs apart
-   (MR and NR when packed). The j loop outside the i loop, over one
-   flat accumulator array, is the form that both gcc and clang turn into
-   MR x (NR / vector width) register accumulators with broadcast FMAs; other
-   arrangements of the same arithmetic were 2-5x slower with one compiler or
-   the other. Always a whole tile: edge tiles go through a buffer
-   (gemm_edge), so this loop is the only one that must be fast. */
-static void gemm_micro(int kc, const float *restrict a, size_t as, const float *restrict b, size_t bs,
-                       float *restrict c, int ldc, int add)
-{
-    float t[GEMM_MR * GEMM_NR];
-    int i, j, p;
-    /* The first step sets the accumulators: zeroing them first, gcc emits
-       a call to memset that it then ignores. kc >= 1 always. */
-    for (j = 0; j < GEMM_NR; j++) {
-        const float bj = b[j];
-        for (i = 0; i < GEMM_MR; i++)
-            t[i * GEMM_NR + j] = a[i] * bj;
+/* c (MR x NR tile, row stride ldc) = a * b, or += with add, for b: kc rows
+   of NR values, bs floats apart (NR when packed), and a: MR x kc values,
+   element (i, p) at a[i * ROW + p * STEP]. The j loop outside the i loop,
+   over one flat accumulator array, is the form that both gcc and clang turn
+   into MR x (NR / vector width) register accumulators with broadcast FMAs;
+   other arrangements of the same arithmetic were 2-5x slower with one
+   compiler or the other. The first step sets the accumulators (zeroing them
+   first, gcc called memset and then ignored it); kc >= 1 always. Always a
+   whole tile: edge tiles go through a buffer (gemm_edge), so this loop is
+   the only one that must be fast.
+
+   The body is written once, as a macro, for the two layouts of A: panels,
+   whose MR values per step are side by side (packed, or A^T in place), and
+   rows of A in place, one stride apart. Given the layout at run time
+   instead, clang computed ten addresses at every step. */
+#define GEMM_MICRO(name, ROW, STEP)                                            \
+    static void name(int kc, const float *restrict a, size_t ld, const float *restrict b, size_t bs, \
+                     float *restrict c, int ldc, int add)                      \
+    {                                                                          \
+        float t[GEMM_MR * GEMM_NR];                                            \
+        int i, j, p;                                                           \
+        for (j = 0; j < GEMM_NR; j++) {                                        \
+            const float bj = b[j];                                             \
+            for (i = 0; i < GEMM_MR; i++)                                      \
+                t[i * GEMM_NR + j] = a[i * (ROW)] * bj;                        \
+        }                                                                      \
+        for (p = 1; p < kc; p++) {                                             \
+            const float *restrict bp = b + p * bs;                             \
+            const float *restrict ap = a + p * (STEP);                         \
+            for (j = 0; j < GEMM_NR; j++) {                                    \
+                const float bj = bp[j];                                        \
+                for (i = 0; i < GEMM_MR; i++)                                  \
+                    t[i * GEMM_NR + j] += ap[i * (ROW)] * bj;                  \
+            }                                                                  \
+        }                                                                      \
+        if (add) {                                                             \
+            for (i = 0; i < GEMM_MR; i++)                                      \
+                for (j = 0; j < GEMM_NR; j++)                                  \
+                    c[(size_t)i * ldc + j] += t[i * GEMM_NR + j];              \
+        } else {                                                               \
+            for (i = 0; i < GEMM_MR; i++)                                      \
+                for (j = 0; j < GEMM_NR; j++)                                  \
+                    c[(size_t)i * ldc + j] = t[i * GEMM_NR + j];               \
+        }                                                                      \
     }
-    for (p = 1; p < kc; p++) {
-        const float *restrict bp = b + p * bs;
-        const float *restrict ap = a + p * as;
-        for (j = 0; j < GEMM_NR; j++) {
-            const float bj = bp[j];
-            for (i = 0; i < GEMM_MR; i++)
-                t[i * GEMM_NR + j] += ap[i] * bj;
-        }
-    }
-    if (add) {
-        for (i = 0; i < GEMM_MR; i++)
-            for (j = 0; j < GEMM_NR; j++)
-                c[(size_t)i * ldc + j] += t[i * GEMM_NR + j];
-    } else {
-        for (i = 0; i < GEMM_MR; i++)
-            for (j = 0; j < GEMM_NR; j++)
-                c[(size_t)i * ldc + j] = t[i * GEMM_NR + j];
-    }
-}
+
+GEMM_MICRO(gemm_micro, 1, ld)      /* panel: MR values a step, steps ld apart */
+GEMM_MICRO(gemm_micro_rows, ld, 1) /* MR rows of A, ld apart */
 
 /* An edge tile, rows x cols of it in c: computed whole into a buffer. */
-static void gemm_edge(int kc, const float *a, size_t as, const float *b, size_t bs, float *c, int ldc, int rows,
-                      int cols, int add)
+static void gemm_edge(int by_rows, int kc, const float *a, size_t ld, const float *b, size_t bs, float *c,
+                      int ldc, int rows, int cols, int add)
 {
     float t[GEMM_MR * GEMM_NR];
     int i, j;
-    gemm_micro(kc, a, as, b, bs, t, GEMM_NR, 0);
+    if (by_rows)
+        gemm_micro_rows(kc, a, ld, b, bs, t, GEMM_NR, 0);
+    else
+        gemm_micro(kc, a, ld, b, bs, t, GEMM_NR, 0);
     for (i = 0; i < rows; i++)
         for (j = 0; j < cols; j++)
             c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * GEMM_NR + j] : t[i * GEMM_NR + j];
@@ -358,8 +370,10 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
        unaligned layout (B's rows then often straddle cache lines), from
        more cache lines than packed. That pays where a packed panel would be
        used only a few times (few panels of the other operand) or the panels
-       are short enough to stay in L1 anyway (small k). */
-    int a_in_place = ta && (k <= 32 || n <= 2 * GEMM_NR);
+       are short enough to stay in L1 anyway (small k). Rows of A always
+       pay, as their transposing copy is the dearest: A^T in place touches
+       a new cache line at every step, MR rows of A one each per 16 steps. */
+    int a_in_place = !ta || k <= 32 || n <= 2 * GEMM_NR;
     int b_in_place = !tb && (k <= 32 || m <= 4 * GEMM_MR);
     (void)threads; /* used only by the OpenMP pragma */
     if (m <= 0 || n <= 0)
@@ -395,14 +409,18 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
                     int i = ir * GEMM_MR, j = jr * GEMM_NR;
                     int rows = min_int(GEMM_MR, mc - i), cols = min_int(GEMM_NR, nc - j);
                     int a_direct = a_in_place && rows == GEMM_MR, b_direct = b_in_place && cols == GEMM_NR;
-                    const float *pa = a_direct ? a + (size_t)pc * lda + ic + i : ap + (size_t)i * kc;
+                    int by_rows = a_direct && !ta;
+                    const float *pa = !a_direct ? ap + (size_t)i * kc
+                                      : ta ? a + (size_t)pc * lda + ic + i : a + (size_t)(ic + i) * lda + pc;
                     const float *pb = b_direct ? b + (size_t)pc * ldb + jc + j : bpack + (size_t)j * kc;
                     size_t as = a_direct ? (size_t)lda : GEMM_MR, bs = b_direct ? (size_t)ldb : GEMM_NR;
                     float *ct = c + (size_t)(ic + i) * ldc + jc + j;
-                    if (rows == GEMM_MR && cols == GEMM_NR)
-                        gemm_micro(kc, pa, as, pb, bs, ct, ldc, add);
+                    if (rows < GEMM_MR || cols < GEMM_NR)
+                        gemm_edge(by_rows, kc, pa, as, pb, bs, ct, ldc, rows, cols, add);
+                    else if (by_rows)
+                        gemm_micro_rows(kc, pa, as, pb, bs, ct, ldc, add);
                     else
-                        gemm_edge(kc, pa, as, pb, bs, ct, ldc, rows, cols, add);
+                        gemm_micro(kc, pa, as, pb, bs, ct, ldc, add);
                 }
             }
         }
