@@ -103,6 +103,58 @@ static void test_iwae_k1_is_elbo(const float *x)
     vae_free(b);
 }
 
+/* select_rows for a model that skips nothing: what the decoder's backward
+   pass computed before it skipped samples of weight zero. */
+static int keep_every_row(void *dev, vae_ref coef, int rows, vae_ref keep)
+{
+    int32_t *kp = (int32_t *)(((cpu_dev *)dev)->mem + keep);
+    int r;
+    (void)coef;
+    for (r = 0; r < rows; r++)
+        kp[r] = r;
+    return rows;
+}
+
+/* IWAE samples of weight zero are left out of the decoder's backward pass;
+   the gradients must be exactly those of the pass over every row. A tiny
+   posterior variance makes log w differ by eps^2 / 2 per dimension, so the
+   samples with eps = 5 outweigh the others by about 100 nats: those others
+   get weights below 2^-60, which are flushed to zero. */
+static void test_skipped_samples(const float *x)
+{
+    enum { N = 12, K = 9, Z = 8 };
+    vae_config c = small_config();
+    kernels every_row = cpu_kernels;
+    vae *a, *b;
+    float eps[N * K * Z], lv[Z], ba, bb;
+    int i, j, zeros = 0;
+    vae_rng r;
+    c.objective = VAE_IWAE;
+    c.k = K;
+    vae_rng_seed(&r, 11);
+    vae_rng_normal(&r, eps, N * K * Z);
+    for (i = 0; i < N * K; i += 3)
+        for (j = 0; j < Z; j++)
+            eps[i * Z + j] = j % 2 ? 5.0f : -5.0f;
+    for (j = 0; j < Z; j++)
+        lv[j] = -30.0f;
+    vae_create(&a, &c);
+    vae_create(&b, &c);
+    every_row.select_rows = keep_every_row;
+    b->k = &every_row;
+    CHECK(vae_set_tensor(a, "enc.logvar.bias", lv, Z) == VAE_OK, "%s", vae_error(a));
+    CHECK(vae_set_tensor(b, "enc.logvar.bias", lv, Z) == VAE_OK, "%s", vae_error(b));
+    CHECK(vae_gradient(a, x, N, eps, &ba) == VAE_OK, "gradient: %s", vae_error(a));
+    CHECK(vae_gradient(b, x, N, eps, &bb) == VAE_OK, "gradient: %s", vae_error(b));
+    for (i = 0; i < N * K; i++)
+        zeros += ((cpu_dev *)a->dev)->mem[a->coef + i] == 0.0f;
+    CHECK(zeros == N * K * 2 / 3, "%d of %d samples have weight zero", zeros, N * K);
+    CHECK(ba == bb, "bound %.9g with samples skipped, %.9g without", ba, bb);
+    CHECK(same_tensors(a, b, 1), "gradients with samples skipped equal those without");
+    vae_free(a);
+    vae_free(b);
+}
+
 static void test_determinism_and_checkpoints(const float *x, int n, const float *xt)
 {
     const char *path = "build/test_train.vae";
@@ -323,6 +375,7 @@ int main(void)
 
     test_training(x, n_train, xt, n_test);
     test_iwae_k1_is_elbo(x);
+    test_skipped_samples(x);
     test_determinism_and_checkpoints(x, n_train, xt);
     test_corrupt_checkpoints();
     test_chunked_evaluation(xt);
