@@ -191,7 +191,7 @@ static inline float fast_sigmoid(float x)
 #error "GEMM_MC must be a multiple of GEMM_MR"
 #endif
 #define GEMM_NC 1024
-#define GEMM_AHEAD 8 /* rows of A^T fetched ahead while packing */
+#define GEMM_AHEAD 8 /* rows fetched ahead by pack_along */
 
 #define GEMM_APACK ((size_t)GEMM_MC * GEMM_KC)
 #define GEMM_BPACK ((size_t)GEMM_KC * GEMM_NC)
