@@ -1350,7 +1350,7 @@ static void backward(vae *m, int n)
     }
     if (kept < rows)
         m->k->scatter_rows(m->dev, m->dz, m->keep, kept, rows, Z);
-    m->k->latent_backward(m->dev, m->dz, m->z, m->eps, m->std, m->coef, m->dstats, n, k, m->cfg.latent_dim);
+    m->k->latent_backward(m->dev, m->dz, m->z, m->eps, m->std, m->coef, m->dstats, n, k, Z);
     dout = m->dstats;
     for (i = m->n_enc - 1; i >= 0; i--) {
         vae_ref in = i ? m->enc_h[i - 1] : m->x;
