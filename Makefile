@@ -55,7 +55,7 @@ CFLAGS  := $(WARN) $(OPT) $(OMP) $(EXTRA_CFLAGS)
 LDLIBS  := -lm
 
 LIB_SRC   := vae.c mnist.c
-LIB_HDR   := vae.h rng.h mnist.h
+LIB_HDR   := vae.h vae_backend.h rng.h mnist.h
 TOOL_SRC  := $(wildcard tools/*.c)
 TESTS     := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 

@@ -1,28 +1,26 @@
-/* vae.c — the vae library in one translation unit. See vae.h for the API.
+/* vae.c — the vae library in one translation unit. See vae.h for the API,
+   vae_backend.h for the backend interface and docs/DESIGN.md for how it
+   works and why: the data flow of one step, the buffer map, the row
+   convention, the GEMM's blocking and the places that wait for the device.
 
-   Design, in short:
-   - All heavy work goes through a small table of kernels (struct kernels):
-     GEMM, bias + activation, their backward, the latent and likelihood
-     kernels, the optimiser update. The model code above that table only
-     sees tensor references (offsets into the backend's memory) and never
-     touches a float itself, so a second backend (OpenCL) implements the same
-     table and the model code stays as it is. The CPU backend below is plain
-     C99 written so that gcc and clang vectorise it, with OpenMP pragmas that
-     other compilers ignore.
-   - One allocation per model for everything the backend holds: parameters,
-     gradients, optimiser moments, activations and scratch, sized once for
-     the largest batch. Nothing is allocated during training or evaluation.
-   - The encoder runs once per image and the decoder k times (DESIGN.md,
-     steps 2-4); the k decoder gradients reaching z are summed back into one
-     gradient for mu and logvar per image.
-   - Work is split by output: each thread owns whole GEMM tiles, rows or
-     columns, so results do not depend on the number of threads.
-   - No fast-math: logsumexp relies on inf and NaN behaving. The hot
-     transcendental functions (exp, log1p, tanh) are our own branch-free
-     polynomial versions so that they vectorise; they are accurate to a few
-     ulp, far below what training or the parity test can see.
+   Sections, in order:
+     fast math          exp, tanh, sigmoid, log1p that vectorise
+     GEMM               the CPU's blocked matrix product
+     CPU backend        every op of vae_backend.h in portable C
+     configuration      the one table of vae_config's fields
+     the model          layers, likelihoods, priors, the buffer layout
+     forward, backward  a training step, evaluation, sampling
+     files              CRC-32, whole-file reads, checkpoints
+
+   Principles: the model code above the backend never touches a float (it
+   sees vae_ref offsets), so that a GPU backend runs the same model; one
+   allocation holds every buffer, sized once for the largest batch, so
+   that a step allocates nothing; threads split work by output, so results
+   do not depend on their number; no fast-math, because logsumexp relies
+   on inf and NaN behaving.
 */
 #include "vae.h"
+#include "vae_backend.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -66,10 +64,6 @@
 #define VAE_FREE(p) free(p)
 #endif
 
-#define VAE_CHECKPOINT_VERSION 1u
-/* Evaluation pushes at least this many decoder rows through at once, so that
-   a model trained with small batches still evaluates with efficient GEMMs. */
-#define VAE_EVAL_ROWS 256
 #define VAE_LEAKY_SLOPE 0.01f
 
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
@@ -166,8 +160,9 @@ static inline float fast_sigmoid(float x)
    Each C element is summed in the same order whatever the tiling of
    threads, so results do not depend on the thread count. */
 
-/* Tile sizes measured on an AVX-512 Xeon with gcc 12 and clang 14; 10 rows
-   also divide the batch sizes (20) and widths (200, 100) used most. */
+/* MR x NR accumulators fill most of the vector registers; 10 rows also
+   divide the batch sizes (20) and widths (200, 100) used most. Measured
+   choices are in docs/DESIGN.md. */
 #if defined(__AVX512F__)
 #define GEMM_MR 10
 #define GEMM_NR 32
@@ -178,9 +173,8 @@ static inline float fast_sigmoid(float x)
 #define GEMM_MR 4
 #define GEMM_NR 8
 #endif
-/* A B panel (KC x NR) stays in L1 while the MC / MR panels of A stream
-   past it: with 32 KB of L1, KC 128 and MC 30 (16 + 15 KB) were 5% faster
-   on the IWAE benchmark than MC 60, whose A panels pushed B out. */
+/* A B panel (KC x NR, 16 KB) and the MC / MR panels of A streaming past
+   it (15 KB) fit a 32 KB L1 together. */
 #ifndef GEMM_KC
 #define GEMM_KC 128
 #endif
@@ -228,8 +222,7 @@ static void gemm_naive(int ta, int tb, int m, int n, int k, const float *a, int 
    src[p * ld + x]. With in_place, whole panels are left out: the
    micro-kernel reads them where they are. Rows are copied one at a time,
    each once for all panels, and rows lie a stride apart that the hardware
-   prefetchers do not follow: without a hint GEMM_AHEAD rows ahead, the copy
-   waited on memory for a third of the time of a weight-gradient product. */
+   prefetchers do not follow, so the copy asks for rows GEMM_AHEAD ahead. */
 static void pack_along(const float *src, int ld, int p0, int kc, int x0, int xc, int w, int in_place, float *out)
 {
     int p, q, x;
@@ -305,17 +298,15 @@ static void pack_b(int tb, int in_place, const float *b, int ldb, int p0, int kc
    of NR values, bs floats apart (NR when packed), and a: MR x kc values,
    element (i, p) at a[i * ROW + p * STEP]. The j loop outside the i loop,
    over one flat accumulator array, is the form that both gcc and clang turn
-   into MR x (NR / vector width) register accumulators with broadcast FMAs;
-   other arrangements of the same arithmetic were 2-5x slower with one
-   compiler or the other. The first step sets the accumulators (zeroing them
-   first, gcc called memset and then ignored it); kc >= 1 always. Always a
+   into MR x (NR / vector width) register accumulators with broadcast FMAs.
+   The first step sets the accumulators (kc >= 1 always). Always a
    whole tile: edge tiles go through a buffer (gemm_edge), so this loop is
    the only one that must be fast.
 
    The body is written once, as a macro, for the two layouts of A: panels,
    whose MR values per step are side by side (packed, or A^T in place), and
-   rows of A in place, one stride apart. Given the layout at run time
-   instead, clang computed ten addresses at every step. */
+   rows of A in place, one stride apart, so that each loop's addressing is
+   known at compile time. */
 #define GEMM_MICRO(name, ROW, STEP)                                            \
     static void name(int kc, const float *restrict a, size_t ld, const float *restrict b, size_t bs, \
                      float *restrict c, int ldc, int add)                      \
@@ -432,94 +423,45 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
         }
     }
 }
+/* ---- CPU backend ----------------------------------------------------------
 
-/* ---- the kernel table -----------------------------------------------------
-
-   What a backend implements. Tensors are vae_ref offsets, in floats, into
-   the backend's one block of memory. Shapes are in the comments: rows first. */
-
-typedef size_t vae_ref;
-#define NO_REF ((vae_ref)-1)
-
-enum { ACT_NONE = 100, ACT_SIGMOID };
+   Every op of vae_backend.h on the host. None can fail once the memory
+   exists; they return VAE_OK so that the model treats every backend alike. */
 
 typedef struct {
-    /* Creates the backend's memory of n floats, uninitialised; NULL when out
-       of memory. */
-    void *(*create)(size_t n);
-    void (*destroy)(void *dev);
-    void (*write)(void *dev, vae_ref dst, const float *src, size_t n);
-    void (*read)(void *dev, vae_ref src, float *dst, size_t n);
-    void (*zero)(void *dev, vae_ref dst, size_t n);
-    /* c = op(a) op(b), as gemm_blocked. */
-    void (*gemm)(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                 vae_ref c, int ldc);
-    /* y (rows, cols) = act(y + bias (cols)). */
-    void (*bias_act)(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act);
-    /* dy (rows, cols) *= scale (rows, or NO_REF for none) * act'(.) given
-       the output y; dbias (cols) = column sums of the result. */
-    void (*act_backward)(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows, int cols,
-                         int act);
-    /* stats (n, 2Z) = [mu | logvar]; std (n, Z) = exp(logvar / 2); for rows
-       r = b*k + i: z (R, Z) = mu_b + std_b eps_r, and
-       prior (R) = log p(z_r) - log q(z_r | x_b). */
-    void (*latent)(void *dev, vae_ref stats, vae_ref eps, vae_ref std, vae_ref z, vae_ref prior, int n, int k,
-                   int zdim);
-    /* logw (R) = prior + sum_d x_d l_d - softplus(l_d) over the logits
-       l = raw (R, D) + bias (D) and x (n, D) (image r / k for row r). With
-       grad, raw is replaced by sigmoid(l) - x, the gradient of -log p(x|z).
-       Adding the output bias here saves a pass over the largest tensor. */
-    void (*bernoulli)(void *dev, vae_ref raw, vae_ref bias, vae_ref x, vae_ref prior, vae_ref logw, int n,
-                      int k, int d, int grad);
-    /* bound (n) per image from logw (n*k): the mean (ELBO) or
-       logsumexp - log k (IWAE); coef (n*k) = d(-mean bound)/d(-logw). */
-    void (*combine)(void *dev, vae_ref logw, vae_ref bound, vae_ref coef, int n, int k, int iwae);
-    /* The rows whose coef (rows) is not zero, in order: their indices into
-       keep (rows, as int32); returns their count. */
-    int (*select_rows)(void *dev, vae_ref coef, int rows, vae_ref keep);
-    /* dst row j = src row keep[j] for j < count, rows of width floats; dst
-       may be src. */
-    void (*gather_rows)(void *dev, vae_ref dst, vae_ref src, vae_ref keep, int count, int width);
-    /* The inverse in place: x row keep[j] = x row j for j < count, and the
-       other rows of x's `rows` zero. */
-    void (*scatter_rows)(void *dev, vae_ref x, vae_ref keep, int count, int rows, int width);
-    /* Gradient of the loss for mu and logvar, (n, 2Z), from dz (R, Z), which
-       gets the prior's share added first. */
-    void (*latent_backward)(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref std, vae_ref coef,
-                            vae_ref dstats, int n, int k, int zdim);
-    /* 1 when every x[0..n) is finite. */
-    int (*all_finite)(void *dev, vae_ref x, size_t n);
-    /* One Adam or Adamax step on n parameters; t is the step number from 1. */
-    void (*adam)(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float b1,
-                 float b2, float eps, long t, int adamax);
-} kernels;
-
-/* ---- CPU backend ---------------------------------------------------------- */
-
-typedef struct {
-    float *mem;
-    float *bpack;  /* GEMM_BPACK */
-    float *apack;  /* GEMM_APACK per thread */
-    int threads;   /* threads the packing buffers were sized for */
+    float *mem;      /* the model's floats, VAE_BUFFER_ALIGN-aligned inside block */
+    void *block;
+    float *bpack;    /* GEMM_BPACK */
+    float *apack;    /* GEMM_APACK per thread */
+    int threads;     /* threads the packing buffers were sized for */
 } cpu_dev;
 
-static void *cpu_create(size_t n)
+static vae_status cpu_create(void **out, size_t n, const void *params, char *why, size_t why_len)
 {
     cpu_dev *d = VAE_MALLOC(sizeof *d);
+    (void)params;
+    *out = NULL;
+    if (why_len)
+        snprintf(why, why_len, "out of memory");
     if (!d)
-        return NULL;
-    d->mem = n <= SIZE_MAX / sizeof(float) ? VAE_MALLOC(n * sizeof(float)) : NULL;
+        return VAE_ERR_NOMEM;
+    d->block = n <= (SIZE_MAX - VAE_BUFFER_ALIGN) / sizeof(float) ? VAE_MALLOC(n * sizeof(float) + VAE_BUFFER_ALIGN)
+                                                                  : NULL;
     d->bpack = VAE_MALLOC(GEMM_BPACK * sizeof(float));
     d->threads = OMP_MAX_THREADS();
     d->apack = VAE_MALLOC(GEMM_APACK * sizeof(float) * (size_t)d->threads);
-    if (!d->mem || !d->bpack || !d->apack) {
-        VAE_FREE(d->mem);
+    if (!d->block || !d->bpack || !d->apack) {
+        VAE_FREE(d->block);
         VAE_FREE(d->bpack);
         VAE_FREE(d->apack);
         VAE_FREE(d);
-        return NULL;
+        return VAE_ERR_NOMEM;
     }
-    return d;
+    /* malloc promises alignment for any type, often 16 bytes: tensors
+       aligned relative to mem are aligned in memory only if mem is. */
+    d->mem = (float *)((char *)d->block + (VAE_BUFFER_ALIGN - (uintptr_t)d->block % VAE_BUFFER_ALIGN));
+    *out = d;
+    return VAE_OK;
 }
 
 static void cpu_destroy(void *dev)
@@ -527,40 +469,50 @@ static void cpu_destroy(void *dev)
     cpu_dev *d = dev;
     if (!d)
         return;
-    VAE_FREE(d->mem);
+    VAE_FREE(d->block);
     VAE_FREE(d->bpack);
     VAE_FREE(d->apack);
     VAE_FREE(d);
 }
 
+static const char *cpu_error(void *dev)
+{
+    (void)dev;
+    return NULL;
+}
+
 #define MEM(ref) (((cpu_dev *)dev)->mem + (ref))
 
-static void cpu_write(void *dev, vae_ref dst, const float *src, size_t n)
+static vae_status cpu_write(void *dev, vae_ref dst, const float *src, size_t n)
 {
     memcpy(MEM(dst), src, n * sizeof(float));
+    return VAE_OK;
 }
 
-static void cpu_read(void *dev, vae_ref src, float *dst, size_t n)
+static vae_status cpu_read(void *dev, vae_ref src, float *dst, size_t n)
 {
     memcpy(dst, MEM(src), n * sizeof(float));
+    return VAE_OK;
 }
 
-static void cpu_zero(void *dev, vae_ref dst, size_t n)
+static vae_status cpu_zero(void *dev, vae_ref dst, size_t n)
 {
     memset(MEM(dst), 0, n * sizeof(float));
+    return VAE_OK;
 }
 
-static void cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                     vae_ref c, int ldc)
+static vae_status cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
+                           vae_ref c, int ldc)
 {
     cpu_dev *d = dev;
     /* Never more threads than there are packing buffers, even if the
        caller raised the thread count after the model was made. */
     int threads = min_int(d->threads, OMP_MAX_THREADS());
     gemm_blocked(d->apack, threads, d->bpack, ta, tb, m, n, k, MEM(a), lda, MEM(b), ldb, MEM(c), ldc);
+    return VAE_OK;
 }
 
-static void cpu_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act)
+static vae_status cpu_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act)
 {
     const float *b = MEM(bias);
     float *out = MEM(y);
@@ -586,24 +538,25 @@ static void cpu_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols,
                 row[c] = v > 0.0f ? v : VAE_LEAKY_SLOPE * v;
             }
             break;
-        case ACT_SIGMOID:
+        case VAE_ACT_SIGMOID:
             for (c = 0; c < cols; c++) row[c] = fast_sigmoid(row[c] + b[c]);
             break;
         default:
             for (c = 0; c < cols; c++) row[c] += b[c];
         }
     }
+    return VAE_OK;
 }
 
-static void cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows, int cols,
-                             int act)
+static vae_status cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows,
+                                   int cols, int act)
 {
     float *g = MEM(dy), *db = MEM(dbias);
-    const float *out = MEM(y), *sc = scale == NO_REF ? NULL : MEM(scale);
+    const float *out = MEM(y), *sc = scale == VAE_NO_REF ? NULL : MEM(scale);
     int c0;
     /* Threads own column blocks, so each bias sum has one owner and order.
        The sums live in a local array, which the compiler knows no row
-       pointer can reach: one fused pass per row instead of three. */
+       pointer can reach: one fused pass per row. */
     OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
     for (c0 = 0; c0 < cols; c0 += 64) {
         float sum[64] = {0};
@@ -635,6 +588,13 @@ static void cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref scale, va
                     sum[c] += v;
                 }
                 break;
+            case VAE_ACT_SIGMOID:
+                for (c = 0; c < w; c++) {
+                    float v = f * gr[c] * yr[c] * (1.0f - yr[c]);
+                    gr[c] = v;
+                    sum[c] += v;
+                }
+                break;
             default:
                 for (c = 0; c < w; c++) {
                     float v = f * gr[c];
@@ -646,13 +606,14 @@ static void cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref scale, va
         for (c = 0; c < w; c++)
             db[c0 + c] = sum[c];
     }
+    return VAE_OK;
 }
 
-static void cpu_latent(void *dev, vae_ref stats, vae_ref eps, vae_ref std, vae_ref z, vae_ref prior, int n,
-                       int k, int zdim)
+static vae_status cpu_reparam(void *dev, vae_ref mu_logvar, vae_ref eps, vae_ref std, vae_ref z,
+                              vae_ref log_p_minus_q, int n, int k, int zdim)
 {
-    const float *st = MEM(stats), *e = MEM(eps);
-    float *sd = MEM(std), *zz = MEM(z), *pr = MEM(prior);
+    const float *st = MEM(mu_logvar), *e = MEM(eps);
+    float *sd = MEM(std), *zz = MEM(z), *lpq = MEM(log_p_minus_q);
     int b;
     OMP_FOR_IF((size_t)n * k * zdim >= OMP_MIN_WORK)
     for (b = 0; b < n; b++) {
@@ -665,29 +626,200 @@ static void cpu_latent(void *dev, vae_ref stats, vae_ref eps, vae_ref std, vae_r
             size_t r = (size_t)b * k + i;
             const float *er = e + r * zdim;
             float *zr = zz + r * zdim, s = 0.0f;
-            /* log p(z) - log q(z|x) = sum -z^2/2 + eps^2/2 + logvar/2: the
-               log(2 pi) terms cancel, and log q is exact in terms of eps. */
+            /* log N(z; 0, I) - log q(z|x) = sum -z^2/2 + eps^2/2 + logvar/2:
+               the log(2 pi) terms cancel, and log q is exact in terms of eps
+               (z - mu = std eps). */
             for (j = 0; j < zdim; j++) {
                 zr[j] = mu[j] + sb[j] * er[j];
                 s += 0.5f * (er[j] * er[j] + lv[j] - zr[j] * zr[j]);
             }
-            pr[r] = s;
+            lpq[r] = s;
         }
     }
+    return VAE_OK;
+}
+
+static vae_status cpu_reparam_backward(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref std, vae_ref weight,
+                                       vae_ref dmu_logvar, int n, int k, int zdim)
+{
+    const float *zz = MEM(z), *e = MEM(eps), *sd = MEM(std), *wt = weight == VAE_NO_REF ? NULL : MEM(weight);
+    float *g = MEM(dz), *ds = MEM(dmu_logvar);
+    int b;
+    OMP_FOR_IF((size_t)n * k * zdim >= OMP_MIN_WORK)
+    for (b = 0; b < n; b++) {
+        const float *sb = sd + (size_t)b * zdim;
+        float *dmu = ds + (size_t)b * 2 * zdim, *dlv = dmu + zdim;
+        int i, j;
+        for (j = 0; j < zdim; j++)
+            dmu[j] = dlv[j] = 0.0f;
+        for (i = 0; i < k; i++) {
+            size_t r = (size_t)b * k + i;
+            float *gr = g + r * zdim;
+            const float *zr = zz + r * zdim, *er = e + r * zdim;
+            /* -z^2/2 of log N(z; 0, I) gives the loss weight z; the
+               +logvar/2 of -log q gives it -weight/2 */
+            const float w = wt ? wt[r] : 0.0f;
+            for (j = 0; j < zdim; j++) {
+                gr[j] += w * zr[j];
+                dmu[j] += gr[j];
+                dlv[j] += 0.5f * (gr[j] * sb[j] * er[j] - w);
+            }
+        }
+    }
+    return VAE_OK;
+}
+
+/* The mixture's log weights, log softmax(logit), into out (K): the max is
+   subtracted first so that exp cannot overflow. */
+static void log_softmax(const float *logit, int K, float *out)
+{
+    float mx = logit[0], s = 0.0f;
+    int c;
+    for (c = 1; c < K; c++)
+        mx = logit[c] > mx ? logit[c] : mx;
+    for (c = 0; c < K; c++)
+        s += expf(logit[c] - mx);
+    for (c = 0; c < K; c++)
+        out[c] = logit[c] - mx - logf(s);
+}
+
+static vae_status cpu_mog_log_prob(void *dev, vae_ref z, vae_ref mean, vae_ref logvar, vae_ref logit,
+                                   vae_ref cache, vae_ref resp, vae_ref log_p_minus_q, int rows, int zdim, int K)
+{
+    const float *zz = MEM(z), *mu = MEM(mean), *lv = MEM(logvar);
+    float *iv = MEM(cache), *logw = iv + (size_t)K * zdim, *rs = MEM(resp), *lpq = MEM(log_p_minus_q);
+    size_t i;
+    int r;
+    for (i = 0; i < (size_t)K * zdim; i++)
+        iv[i] = expf(-lv[i]);
+    log_softmax(MEM(logit), K, logw);
+    OMP_FOR_IF((size_t)rows * K * zdim >= OMP_MIN_WORK)
+    for (r = 0; r < rows; r++) {
+        const float *zr = zz + (size_t)r * zdim;
+        float *a = rs + (size_t)r * K, mx = -INFINITY, s = 0.0f, s2 = 0.0f;
+        int c, j;
+        /* a_c = log w_c + log N(z; mean_c, var_c) */
+        for (c = 0; c < K; c++) {
+            const float *m = mu + (size_t)c * zdim, *v = iv + (size_t)c * zdim, *l = lv + (size_t)c * zdim;
+            float t = 0.0f;
+            for (j = 0; j < zdim; j++) {
+                float d = zr[j] - m[j];
+                t += d * d * v[j] + l[j];
+            }
+            a[c] = logw[c] - 0.5f * t;
+            mx = a[c] > mx ? a[c] : mx;
+        }
+        /* logsumexp over components; the responsibilities are its softmax */
+        for (c = 0; c < K; c++)
+            s += expf(a[c] - mx);
+        for (c = 0; c < K; c++)
+            a[c] = expf(a[c] - mx) / s;
+        /* relative to N(0, I), whose -z^2/2 the reparameterisation put in */
+        for (j = 0; j < zdim; j++)
+            s2 += 0.5f * zr[j] * zr[j];
+        lpq[r] += mx + logf(s) + s2;
+    }
+    return VAE_OK;
+}
+
+static vae_status cpu_mog_backward(void *dev, vae_ref z, vae_ref mean, vae_ref cache, vae_ref resp, vae_ref weight,
+                                   vae_ref dz, vae_ref dmean, vae_ref dlogvar, vae_ref dlogit, int rows, int zdim,
+                                   int K)
+{
+    const float *zz = MEM(z), *mu = MEM(mean), *iv = MEM(cache), *logw = iv + (size_t)K * zdim;
+    const float *rs = MEM(resp), *wt = MEM(weight);
+    float *g = MEM(dz), *dm = MEM(dmean), *dl = MEM(dlogvar), *dg = MEM(dlogit);
+    int r, c;
+    /* d log p / dz = -sum_c resp_c (z - mean_c) / var_c, less -z for the
+       N(0, I) it is relative to; the loss takes -weight times it. Threads
+       own rows here and components below, so every sum has one owner and
+       one order. */
+    OMP_FOR_IF((size_t)rows * K * zdim >= OMP_MIN_WORK)
+    for (r = 0; r < rows; r++) {
+        const float *zr = zz + (size_t)r * zdim, *a = rs + (size_t)r * K;
+        float *gr = g + (size_t)r * zdim;
+        int cc, j;
+        for (j = 0; j < zdim; j++)
+            gr[j] -= wt[r] * zr[j];
+        for (cc = 0; cc < K; cc++) {
+            const float *m = mu + (size_t)cc * zdim, *v = iv + (size_t)cc * zdim;
+            const float f = wt[r] * a[cc];
+            for (j = 0; j < zdim; j++)
+                gr[j] += f * (zr[j] - m[j]) * v[j];
+        }
+    }
+    OMP_FOR_IF((size_t)rows * K * zdim >= OMP_MIN_WORK)
+    for (c = 0; c < K; c++) {
+        const float *m = mu + (size_t)c * zdim, *v = iv + (size_t)c * zdim;
+        float *dmc = dm + (size_t)c * zdim, *dlc = dl + (size_t)c * zdim;
+        float weight_sum = 0.0f, resp_sum = 0.0f;
+        int rr, j;
+        for (j = 0; j < zdim; j++)
+            dmc[j] = dlc[j] = 0.0f;
+        for (rr = 0; rr < rows; rr++) {
+            const float *zr = zz + (size_t)rr * zdim;
+            const float f = wt[rr] * rs[(size_t)rr * K + c];
+            for (j = 0; j < zdim; j++) {
+                float d = zr[j] - m[j];
+                dmc[j] -= f * d * v[j];
+                dlc[j] -= 0.5f * f * (d * d * v[j] - 1.0f);
+            }
+            weight_sum += wt[rr];
+            resp_sum += f;
+        }
+        /* d log p / d logit_c = resp_c - w_c */
+        dg[c] = weight_sum * expf(logw[c]) - resp_sum;
+    }
+    return VAE_OK;
+}
+
+static vae_status cpu_kl_normal(void *dev, vae_ref mu_logvar, vae_ref log_p_minus_q, int n, int k, int zdim)
+{
+    const float *st = MEM(mu_logvar);
+    float *lpq = MEM(log_p_minus_q);
+    int b, i, j;
+    for (b = 0; b < n; b++) {
+        const float *mu = st + (size_t)b * 2 * zdim, *lv = mu + zdim;
+        float kl = 0.0f;
+        for (j = 0; j < zdim; j++)
+            kl += 0.5f * (mu[j] * mu[j] + expf(lv[j]) - 1.0f - lv[j]);
+        for (i = 0; i < k; i++)
+            lpq[(size_t)b * k + i] = -kl;
+    }
+    return VAE_OK;
+}
+
+static vae_status cpu_kl_normal_backward(void *dev, vae_ref mu_logvar, vae_ref weight, vae_ref dmu_logvar, int n,
+                                         int k, int zdim)
+{
+    const float *st = MEM(mu_logvar), *wt = MEM(weight);
+    float *ds = MEM(dmu_logvar);
+    int b, i, j;
+    for (b = 0; b < n; b++) {
+        const float *mu = st + (size_t)b * 2 * zdim, *lv = mu + zdim;
+        float *dmu = ds + (size_t)b * 2 * zdim, *dlv = dmu + zdim, w = 0.0f;
+        for (i = 0; i < k; i++)
+            w += wt[(size_t)b * k + i];
+        for (j = 0; j < zdim; j++) {
+            dmu[j] += w * mu[j];
+            dlv[j] += w * 0.5f * (expf(lv[j]) - 1.0f);
+        }
+    }
+    return VAE_OK;
 }
 
 /* Lanes for sums that must vectorise without reassociating: each lane is
    its own accumulator, and the lanes are added in a fixed order at the end. */
 #define LANES 16
 
-static void cpu_bernoulli(void *dev, vae_ref raw, vae_ref bias, vae_ref x, vae_ref prior, vae_ref logw, int n,
-                          int k, int d, int grad)
+static vae_status cpu_bernoulli(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_px, int rows, int k,
+                                int d, int grad)
 {
-    float *l = MEM(raw), *lw = MEM(logw);
-    const float *xs = MEM(x), *pr = MEM(prior), *b = MEM(bias);
+    float *l = MEM(out), *lp = MEM(log_px);
+    const float *xs = MEM(x), *b = MEM(bias);
     int r;
-    OMP_FOR_IF((size_t)n * k * d >= OMP_MIN_WORK)
-    for (r = 0; r < n * k; r++) {
+    OMP_FOR_IF((size_t)rows * d >= OMP_MIN_WORK)
+    for (r = 0; r < rows; r++) {
         float *lr = l + (size_t)r * d;
         const float *xr = xs + (size_t)(r / k) * d;
         float acc[LANES] = {0};
@@ -713,18 +845,76 @@ static void cpu_bernoulli(void *dev, vae_ref raw, vae_ref bias, vae_ref x, vae_r
         }
         for (j = 0; j < LANES; j++)
             s += acc[j];
-        lw[r] = pr[r] + s;
+        lp[r] = s;
     }
+    return VAE_OK;
 }
 
-static void cpu_combine(void *dev, vae_ref logw, vae_ref bound, vae_ref coef, int n, int k, int iwae)
+static vae_status cpu_gaussian(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_sigma, vae_ref log_px,
+                               vae_ref sq_err, int rows, int k, int d, int grad)
 {
-    const float *lw = MEM(logw);
-    float *bd = MEM(bound), *cf = MEM(coef);
+    float *l = MEM(out), *lp = MEM(log_px), *se = MEM(sq_err);
+    const float *xs = MEM(x), *b = MEM(bias);
+    const float ls = *MEM(log_sigma), inv_var = expf(-2.0f * ls);
+    /* -d/2 log(2 pi sigma^2), the same for every row */
+    const float norm = -(float)d * (0.91893853320467274f + ls);
+    int r;
+    OMP_FOR_IF((size_t)rows * d >= OMP_MIN_WORK)
+    for (r = 0; r < rows; r++) {
+        float *lr = l + (size_t)r * d;
+        const float *xr = xs + (size_t)(r / k) * d;
+        float acc[LANES] = {0};
+        float s = 0.0f;
+        int c0, c, j;
+        /* mean = sigmoid(l) and its slope mean (1 - mean) = e / (1 + e)^2
+           from e = exp(-|l|), which cannot overflow */
+        for (c0 = 0; c0 + LANES <= d; c0 += LANES) {
+            for (j = 0; j < LANES; j++) {
+                float v = lr[c0 + j] + b[c0 + j], e = fast_exp(-fabsf(v)), q = 1.0f / (1.0f + e);
+                float mean = v >= 0.0f ? q : e * q, diff = mean - xr[c0 + j];
+                acc[j] += diff * diff;
+                if (grad)
+                    lr[c0 + j] = diff * inv_var * e * q * q;
+            }
+        }
+        for (c = c0; c < d; c++) {
+            float v = lr[c] + b[c], e = fast_exp(-fabsf(v)), q = 1.0f / (1.0f + e);
+            float mean = v >= 0.0f ? q : e * q, diff = mean - xr[c];
+            s += diff * diff;
+            if (grad)
+                lr[c] = diff * inv_var * e * q * q;
+        }
+        for (j = 0; j < LANES; j++)
+            s += acc[j];
+        se[r] = s;
+        lp[r] = norm - 0.5f * s * inv_var;
+    }
+    return VAE_OK;
+}
+
+static vae_status cpu_gaussian_backward(void *dev, vae_ref sq_err, vae_ref weight, vae_ref log_sigma,
+                                        vae_ref dlog_sigma, int rows, int d)
+{
+    const float *se = MEM(sq_err), *wt = MEM(weight);
+    const float inv_var = expf(-2.0f * *MEM(log_sigma));
+    double s = 0.0;
+    int r;
+    for (r = 0; r < rows; r++)
+        s += (double)wt[r] * ((float)d - se[r] * inv_var);
+    *MEM(dlog_sigma) = (float)s;
+    return VAE_OK;
+}
+
+static vae_status cpu_combine(void *dev, vae_ref log_px, vae_ref log_p_minus_q, vae_ref logw, vae_ref bound,
+                              vae_ref weight, int n, int k, int iwae)
+{
+    const float *lx = MEM(log_px), *lpq = MEM(log_p_minus_q);
+    float *lw = MEM(logw), *bd = MEM(bound), *wt = MEM(weight);
     int b, i;
     for (b = 0; b < n; b++) {
-        const float *w = lw + (size_t)b * k;
-        float *c = cf + (size_t)b * k;
+        float *w = lw + (size_t)b * k, *c = wt + (size_t)b * k;
+        for (i = 0; i < k; i++)
+            w[i] = lpq[(size_t)b * k + i] + lx[(size_t)b * k + i];
         if (!iwae) {
             double s = 0.0;
             for (i = 0; i < k; i++) {
@@ -741,34 +931,36 @@ static void cpu_combine(void *dev, vae_ref logw, vae_ref bound, vae_ref coef, in
             for (i = 0; i < k; i++)
                 s += exp(w[i] - mx);
             bd[b] = (float)(mx + log(s) - log((double)k));
-            /* A sample whose weight is below 2^-60 of the total changes no
-               float gradient; dropping it keeps its rows of the backward
-               pass out of the denormal range, where x86 FMAs are ~100x
-               slower (IWAE weights of e^-100 are common early on). */
+            /* A weight below 2^-60 of the total changes no float gradient;
+               flushed to zero, its sample stays out of the denormal range,
+               where x86 arithmetic is ~100x slower, and out of the
+               decoder's backward pass. */
             for (i = 0; i < k; i++) {
-                double wt = exp(w[i] - mx) / s;
-                c[i] = wt < 0x1p-60 ? 0.0f : (float)(wt / n);
+                double wi = exp(w[i] - mx) / s;
+                c[i] = wi < 0x1p-60 ? 0.0f : (float)(wi / n);
             }
         }
     }
+    return VAE_OK;
 }
 
-/* keep holds int32 indices: memory from malloc takes the type it is
+/* kept holds int32 indices: memory from malloc takes the type it is
    written with, and this region is only ever written and read as int32. */
-static int cpu_select_rows(void *dev, vae_ref coef, int rows, vae_ref keep)
+static vae_status cpu_select_rows(void *dev, vae_ref weight, int rows, vae_ref kept, int *count)
 {
-    const float *cf = MEM(coef);
-    int32_t *kp = (int32_t *)MEM(keep);
-    int r, count = 0;
+    const float *wt = MEM(weight);
+    int32_t *kp = (int32_t *)MEM(kept);
+    int r, n = 0;
     for (r = 0; r < rows; r++)
-        if (cf[r] != 0.0f)
-            kp[count++] = r;
-    return count;
+        if (wt[r] != 0.0f)
+            kp[n++] = r;
+    *count = n;
+    return VAE_OK;
 }
 
-static void cpu_gather_rows(void *dev, vae_ref dst, vae_ref src, vae_ref keep, int count, int width)
+static vae_status cpu_gather_rows(void *dev, vae_ref dst, vae_ref src, vae_ref kept, int count, int width)
 {
-    const int32_t *kp = (const int32_t *)MEM(keep);
+    const int32_t *kp = (const int32_t *)MEM(kept);
     float *d = MEM(dst);
     const float *s = MEM(src);
     size_t w = (size_t)width;
@@ -776,15 +968,16 @@ static void cpu_gather_rows(void *dev, vae_ref dst, vae_ref src, vae_ref keep, i
     for (j = 0; j < count; j++)
         if (dst != src || kp[j] != j)
             memcpy(d + j * w, s + (size_t)kp[j] * w, w * sizeof *d);
+    return VAE_OK;
 }
 
-static void cpu_scatter_rows(void *dev, vae_ref x, vae_ref keep, int count, int rows, int width)
+static vae_status cpu_scatter_rows(void *dev, vae_ref x, vae_ref kept, int count, int rows, int width)
 {
-    const int32_t *kp = (const int32_t *)MEM(keep);
+    const int32_t *kp = (const int32_t *)MEM(kept);
     float *v = MEM(x);
     size_t w = (size_t)width;
     int j, r;
-    /* keep[j] >= j: from the last row down, no row is overwritten before
+    /* kept[j] >= j: from the last row down, no row is overwritten before
        it has moved */
     for (j = count - 1; j >= 0; j--)
         if (kp[j] != j)
@@ -795,37 +988,10 @@ static void cpu_scatter_rows(void *dev, vae_ref x, vae_ref keep, int count, int 
         else
             memset(v + r * w, 0, w * sizeof *v);
     }
+    return VAE_OK;
 }
 
-static void cpu_latent_backward(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref std, vae_ref coef,
-                                vae_ref dstats, int n, int k, int zdim)
-{
-    float *g = MEM(dz), *ds = MEM(dstats);
-    const float *zz = MEM(z), *e = MEM(eps), *sd = MEM(std), *cf = MEM(coef);
-    int b;
-    OMP_FOR_IF((size_t)n * k * zdim >= OMP_MIN_WORK)
-    for (b = 0; b < n; b++) {
-        const float *sb = sd + (size_t)b * zdim;
-        float *dmu = ds + (size_t)b * 2 * zdim, *dlv = dmu + zdim;
-        int i, j;
-        for (j = 0; j < zdim; j++)
-            dmu[j] = dlv[j] = 0.0f;
-        for (i = 0; i < k; i++) {
-            size_t r = (size_t)b * k + i;
-            float *gr = g + r * zdim;
-            const float *zr = zz + r * zdim, *er = e + r * zdim;
-            for (j = 0; j < zdim; j++) {
-                /* The prior's -z^2/2 adds coef * z to the loss gradient; the
-                   +logvar/2 of -log q adds -coef/2 to logvar's. */
-                gr[j] += cf[r] * zr[j];
-                dmu[j] += gr[j];
-                dlv[j] += 0.5f * (gr[j] * sb[j] * er[j] - cf[r]);
-            }
-        }
-    }
-}
-
-static int cpu_all_finite(void *dev, vae_ref x, size_t n)
+static vae_status cpu_all_finite(void *dev, vae_ref x, size_t n, int *finite)
 {
     const float *v = MEM(x);
     float acc[LANES] = {0};
@@ -837,14 +1003,15 @@ static int cpu_all_finite(void *dev, vae_ref x, size_t n)
             acc[j] += v[i + j] * 0.0f;
     for (; i < n; i++)
         acc[0] += v[i] * 0.0f;
+    *finite = 1;
     for (j = 0; j < LANES; j++)
         if (acc[j] != 0.0f)
-            return 0;
-    return 1;
+            *finite = 0;
+    return VAE_OK;
 }
 
-static void cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float b1,
-                     float b2, float eps, long t, int adamax)
+static vae_status cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float b1,
+                           float b2, float eps, long t, int adamax)
 {
     float *w = MEM(p), *mm = MEM(m1), *vv = MEM(m2);
     const float *gg = MEM(g);
@@ -884,21 +1051,312 @@ static void cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, si
             w[i] -= step * mi / vv[i];
         }
     }
+    return VAE_OK;
 }
 
 #undef MEM
 
-static const kernels cpu_kernels = {
-    cpu_create, cpu_destroy, cpu_write, cpu_read, cpu_zero, cpu_gemm, cpu_bias_act, cpu_act_backward,
-    cpu_latent, cpu_bernoulli, cpu_combine, cpu_select_rows, cpu_gather_rows, cpu_scatter_rows,
-    cpu_latent_backward, cpu_all_finite, cpu_adam,
+static const vae_backend cpu_backend = {
+    .version = VAE_BACKEND_VERSION,
+    .name = "cpu",
+    .alignment = VAE_BUFFER_ALIGN,
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .error = cpu_error,
+    .write = cpu_write,
+    .read = cpu_read,
+    .zero = cpu_zero,
+    .gemm = cpu_gemm,
+    .bias_act = cpu_bias_act,
+    .act_backward = cpu_act_backward,
+    .reparam = cpu_reparam,
+    .reparam_backward = cpu_reparam_backward,
+    .mog_log_prob = cpu_mog_log_prob,
+    .mog_backward = cpu_mog_backward,
+    .kl_normal = cpu_kl_normal,
+    .kl_normal_backward = cpu_kl_normal_backward,
+    .bernoulli = cpu_bernoulli,
+    .gaussian = cpu_gaussian,
+    .gaussian_backward = cpu_gaussian_backward,
+    .combine = cpu_combine,
+    .select_rows = cpu_select_rows,
+    .gather_rows = cpu_gather_rows,
+    .scatter_rows = cpu_scatter_rows,
+    .all_finite = cpu_all_finite,
+    .adam = cpu_adam,
 };
 
-/* ---- the model ------------------------------------------------------------ */
+const vae_backend *vae_backend_cpu(void)
+{
+    return &cpu_backend;
+}
+
+/* ---- configuration ---------------------------------------------------------
+
+   One table describes every field of vae_config. vae_config_init reads the
+   defaults from it, check_config the ranges, checkpoints store and read
+   the fields by its keys, and the vae program makes its options from it. */
+
+static const char *const activation_names[] = {"tanh", "relu", "leakyrelu", NULL};
+static const char *const likelihood_names[] = {"bernoulli", "gaussian", NULL};
+static const char *const prior_names[] = {"normal", "mog", NULL};
+static const char *const kl_names[] = {"mc", "analytic", NULL};
+static const char *const objective_names[] = {"elbo", "iwae", NULL};
+static const char *const optimizer_names[] = {"adam", "adamax", NULL};
+
+/* Choice fields are enums, read and written as int: that needs enums the
+   size of an int (compilers give them that unless told otherwise). */
+typedef char enums_are_ints[sizeof(vae_activation) == sizeof(int) && sizeof(vae_likelihood) == sizeof(int) &&
+                                    sizeof(vae_prior) == sizeof(int) && sizeof(vae_kl) == sizeof(int) &&
+                                    sizeof(vae_objective) == sizeof(int) && sizeof(vae_optimizer) == sizeof(int)
+                                ? 1
+                                : -1];
+
+#define FIELD_AT(member) offsetof(vae_config, member)
+
+static const vae_field config_fields[] = {
+    {.key = "input_dim", .type = VAE_FIELD_INT, .min = 1, .max = 1 << 24, .def = "784",
+     .help = "values per image", .since = 1, .offset = FIELD_AT(input_dim)},
+    {.key = "image_rows", .type = VAE_FIELD_INT, .min = 0, .max = 1 << 24, .def = "0",
+     .help = "image height (0: not known)", .since = 2, .offset = FIELD_AT(image_rows)},
+    {.key = "image_cols", .type = VAE_FIELD_INT, .min = 0, .max = 1 << 24, .def = "0",
+     .help = "image width (0: not known)", .since = 2, .offset = FIELD_AT(image_cols)},
+    {.key = "image_channels", .type = VAE_FIELD_INT, .min = 0, .max = 4096, .def = "0",
+     .help = "channels per pixel (0: not known)", .since = 2, .offset = FIELD_AT(image_channels)},
+    {.key = "latent_dim", .option = "latent", .type = VAE_FIELD_INT, .min = 1, .max = 65536, .def = "50",
+     .help = "dimensions of z", .since = 1, .offset = FIELD_AT(latent_dim)},
+    {.key = "hidden", .option = "hidden", .type = VAE_FIELD_LIST, .min = 1, .max = 65536, .def = "200,200",
+     .help = "hidden widths, input side first; the decoder mirrors them", .since = 1,
+     .offset = FIELD_AT(n_hidden)},
+    {.key = "activation", .option = "act", .type = VAE_FIELD_CHOICE, .choices = activation_names, .def = "tanh",
+     .help = "hidden activation", .since = 1, .offset = FIELD_AT(activation)},
+    {.key = "likelihood", .option = "likelihood", .type = VAE_FIELD_CHOICE, .choices = likelihood_names,
+     .def = "bernoulli", .help = "p(x|z): binary pixels, or grey ones with a Gaussian", .since = 2,
+     .offset = FIELD_AT(likelihood)},
+    {.key = "sigma", .option = "sigma", .type = VAE_FIELD_REAL, .min = 0, .max = 1000, .def = "0",
+     .help = "the Gaussian's fixed sigma; 0 learns it", .since = 2, .offset = FIELD_AT(sigma)},
+    {.key = "prior", .option = "prior", .type = VAE_FIELD_CHOICE, .choices = prior_names, .def = "normal",
+     .help = "p(z): N(0, I) or a learned mixture of Gaussians", .since = 2, .offset = FIELD_AT(prior)},
+    {.key = "components", .option = "components", .type = VAE_FIELD_INT, .min = 1, .max = 1024, .def = "16",
+     .help = "components of the mixture prior", .since = 2, .offset = FIELD_AT(components)},
+    {.key = "kl", .option = "kl", .type = VAE_FIELD_CHOICE, .choices = kl_names, .def = "mc",
+     .help = "the ELBO's KL term: sampled, or exact (elbo with the normal prior)", .since = 2,
+     .offset = FIELD_AT(kl)},
+    {.key = "objective", .option = "objective", .type = VAE_FIELD_CHOICE, .choices = objective_names,
+     .def = "elbo", .help = "bound to maximise", .since = 1, .offset = FIELD_AT(objective)},
+    {.key = "k", .option = "k", .type = VAE_FIELD_INT, .min = 1, .max = 1 << 20, .def = "1",
+     .help = "samples of z per image", .since = 1, .offset = FIELD_AT(k)},
+    {.key = "max_batch", .option = "batch", .type = VAE_FIELD_INT, .min = 1, .max = 1 << 20, .def = "20",
+     .help = "images per optimiser step", .since = 1, .offset = FIELD_AT(max_batch)},
+    {.key = "optimizer", .option = "optimizer", .type = VAE_FIELD_CHOICE, .choices = optimizer_names,
+     .def = "adam", .help = "update rule", .since = 1, .offset = FIELD_AT(optimizer)},
+    {.key = "lr", .option = "lr", .type = VAE_FIELD_REAL, .min = 0, .max = 1000, .min_open = 1, .def = "0.001",
+     .help = "learning rate", .since = 1, .offset = FIELD_AT(lr)},
+    {.key = "beta1", .option = "beta1", .type = VAE_FIELD_REAL, .min = 0, .max = 1, .def = "0.9",
+     .help = "decay of the optimiser's first moment", .since = 1, .offset = FIELD_AT(beta1)},
+    {.key = "beta2", .option = "beta2", .type = VAE_FIELD_REAL, .min = 0, .max = 1, .def = "0.999",
+     .help = "decay of its second moment", .since = 1, .offset = FIELD_AT(beta2)},
+    {.key = "eps", .option = "adam-eps", .type = VAE_FIELD_REAL, .min = 0, .max = 1, .min_open = 1,
+     .def = "0.0001", .help = "epsilon of Adam and Adamax", .since = 1, .offset = FIELD_AT(eps)},
+    {.key = "seed", .option = "seed", .type = VAE_FIELD_U64, .def = "1", .help = "seed of weights and noise",
+     .since = 1, .offset = FIELD_AT(seed)},
+};
+
+#define N_FIELDS ((int)(sizeof config_fields / sizeof config_fields[0]))
+
+int vae_config_fields(const vae_field **fields)
+{
+    if (fields)
+        *fields = config_fields;
+    return N_FIELDS;
+}
+
+static const vae_field *find_field(const char *key)
+{
+    int i;
+    for (i = 0; key && i < N_FIELDS; i++)
+        if (strcmp(config_fields[i].key, key) == 0)
+            return &config_fields[i];
+    return NULL;
+}
+
+static int choice_count(const char *const *choices)
+{
+    int n = 0;
+    while (choices[n])
+        n++;
+    return n;
+}
+
+/* why (why_len bytes, may be NULL) = the formatted text; returns s. */
+static vae_status say(vae_status s, char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    if (why && why_len) {
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* Decimal integers with nothing around them: strtol alone takes leading
+   space and stops quietly at junk. */
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    if (!(s[0] == '-' || s[0] == '+' || (s[0] >= '0' && s[0] <= '9')))
+        return 0;
+    errno = 0;
+    *out = strtol(s, &end, 10);
+    return end != s && *end == '\0' && errno == 0;
+}
+
+static vae_status set_list(vae_config *c, const vae_field *f, const char *value, char *why, size_t why_len)
+{
+    int v[VAE_MAX_HIDDEN], n = 0;
+    const char *s = value;
+    if (strcmp(value, "none") == 0) {
+        c->n_hidden = 0;
+        return VAE_OK;
+    }
+    for (;;) {
+        char item[32];
+        size_t len = strcspn(s, ",");
+        long x;
+        if (len == 0 || len >= sizeof item || n == VAE_MAX_HIDDEN)
+            break;
+        memcpy(item, s, len);
+        item[len] = '\0';
+        if (!parse_long(item, &x) || x < f->min || x > f->max)
+            break;
+        v[n++] = (int)x;
+        if (s[len] == '\0') {
+            c->n_hidden = n;
+            memcpy(c->hidden, v, sizeof(int) * (size_t)n);
+            return VAE_OK;
+        }
+        s += len + 1;
+    }
+    return say(VAE_ERR_ARG, why, why_len, "must be 1 to %d comma-separated integers from %.0f to %.0f, or none, not '%s'",
+               VAE_MAX_HIDDEN, f->min, f->max, value);
+}
+
+vae_status vae_config_set(vae_config *c, const char *key, const char *value, char *why, size_t why_len)
+{
+    const vae_field *f = find_field(key);
+    char *at;
+    if (why && why_len)
+        why[0] = '\0';
+    if (!c || !f || !value)
+        return say(VAE_ERR_ARG, why, why_len, "no configuration field '%s'", key ? key : "(null)");
+    at = (char *)c + f->offset;
+    switch (f->type) {
+    case VAE_FIELD_INT: {
+        long v;
+        if (!parse_long(value, &v) || v < f->min || v > f->max)
+            return say(VAE_ERR_ARG, why, why_len, "must be an integer from %.0f to %.0f, not '%s'", f->min, f->max,
+                       value);
+        *(int *)at = (int)v;
+        return VAE_OK;
+    }
+    case VAE_FIELD_REAL: {
+        char *end;
+        double v;
+        float fv;
+        errno = 0;
+        v = value[0] == ' ' || value[0] == '\t' ? NAN : strtod(value, &end);
+        fv = (float)v; /* the range is checked on what is stored */
+        if (value[0] == '\0' || *end != '\0' || !isfinite(fv) || fv < f->min || (f->min_open && fv == f->min) ||
+            fv >= f->max)
+            return say(VAE_ERR_ARG, why, why_len, "must be a number %s %g and below %g, not '%s'",
+                       f->min_open ? ">" : ">=", f->min, f->max, value);
+        *(float *)at = fv;
+        return VAE_OK;
+    }
+    case VAE_FIELD_U64: {
+        char *end;
+        unsigned long long v;
+        errno = 0;
+        v = value[0] >= '0' && value[0] <= '9' ? strtoull(value, &end, 10) : 0;
+        if (!(value[0] >= '0' && value[0] <= '9') || *end != '\0' || errno || v > UINT64_MAX)
+            return say(VAE_ERR_ARG, why, why_len, "must be an integer from 0 to 2^64 - 1, not '%s'", value);
+        *(uint64_t *)at = (uint64_t)v;
+        return VAE_OK;
+    }
+    case VAE_FIELD_CHOICE: {
+        int i, n = choice_count(f->choices), len = 0;
+        char names[128];
+        for (i = 0; i < n; i++)
+            if (strcmp(value, f->choices[i]) == 0) {
+                *(int *)at = i;
+                return VAE_OK;
+            }
+        for (i = 0; i < n && len < (int)sizeof names; i++)
+            len += snprintf(names + len, sizeof names - (size_t)len, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
+                            f->choices[i]);
+        return say(VAE_ERR_ARG, why, why_len, "must be %s, not '%s'", names, value);
+    }
+    case VAE_FIELD_LIST:
+        return set_list(c, f, value, why, why_len);
+    }
+    return say(VAE_ERR_ARG, why, why_len, "unknown field type");
+}
+
+int vae_config_get(const vae_config *c, const char *key, char *buf, size_t size)
+{
+    const vae_field *f = find_field(key);
+    const char *at;
+    int n = -1, i;
+    if (!c || !f || !buf || size == 0)
+        return -1;
+    at = (const char *)c + f->offset;
+    switch (f->type) {
+    case VAE_FIELD_INT:
+        n = snprintf(buf, size, "%d", *(const int *)at);
+        break;
+    case VAE_FIELD_REAL:
+        n = snprintf(buf, size, "%.9g", (double)*(const float *)at);
+        break;
+    case VAE_FIELD_U64:
+        n = snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)at);
+        break;
+    case VAE_FIELD_CHOICE:
+        i = *(const int *)at;
+        if (i >= 0 && i < choice_count(f->choices))
+            n = snprintf(buf, size, "%s", f->choices[i]);
+        else
+            n = snprintf(buf, size, "%d", i); /* which vae_config_set refuses */
+        break;
+    case VAE_FIELD_LIST:
+        if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
+            return -1;
+        n = snprintf(buf, size, "%s", c->n_hidden ? "" : "none");
+        for (i = 0; i < c->n_hidden && n >= 0 && (size_t)n < size; i++)
+            n += snprintf(buf + n, size - (size_t)n, "%s%d", i ? "," : "", c->hidden[i]);
+        break;
+    }
+    return n >= 0 && (size_t)n < size ? n : -1;
+}
+
+void vae_config_init(vae_config *cfg)
+{
+    int i;
+    memset(cfg, 0, sizeof *cfg);
+    for (i = 0; i < N_FIELDS; i++)
+        vae_config_set(cfg, config_fields[i].key, config_fields[i].def, NULL, 0);
+}
+
+/* ---- the model --------------------------------------------------------------
+
+   Parts with small interfaces: layers (dense now), a likelihood p(x|z) and
+   a prior p(z), around the reparameterisation step. Each part reaches the
+   backend only through m->be; docs/DESIGN.md has the buffer map. */
 
 typedef struct {
-    int in, out;
-    vae_ref w, b;  /* weight (out, in), bias (out); gradients sit n_params later */
+    int in, out;  /* features */
+    int act;      /* applied after the bias: a vae_activation, or VAE_ACT_NONE */
+    vae_ref w, b; /* weight (out, in), bias (out); gradients n_params later */
 } layer;
 
 typedef struct {
@@ -907,42 +1365,64 @@ typedef struct {
     int ndim, shape[2];
 } tensor;
 
+typedef struct likelihood likelihood;
+typedef struct prior prior;
+
 #define MAX_LAYERS (VAE_MAX_HIDDEN + 1)
-#define MAX_TENSORS (4 * MAX_LAYERS)
+/* a weight and a bias per layer: hidden layers of encoder and decoder, the
+   mu and logvar heads, the output layer; then log sigma and the mixture's
+   three */
+#define MAX_TENSORS (4 * VAE_MAX_HIDDEN + 6 + 1 + 3)
+/* Evaluation pushes at least this many decoder rows through at once, so that
+   a model trained with small batches still evaluates with efficient GEMMs. */
+#define VAE_EVAL_ROWS 256
 
 struct vae {
     vae_config cfg;
     int usable;              /* 0: create or load failed; only the message is valid */
     char error[256];
-    const kernels *k;
+    const vae_backend *be;
     void *dev;
-    size_t n_params;         /* params at 0, grads, Adam m, Adam v follow */
+    size_t align;            /* floats every tensor starts at a multiple of */
+    size_t n_params;         /* P: parameters at 0, gradients at P, Adam's m at 2P, v at 3P */
+    vae_ref check_from;      /* gradients from here to P are checked for finiteness */
     double layout_floats;    /* what layout() summed, counted in double */
     long steps;
     vae_rng rng;
     int b_cap, r_cap;        /* images and decoder rows the buffers hold */
+    int eval_rows;           /* the least of r_cap, normally VAE_EVAL_ROWS */
+    const likelihood *lik;
+    const prior *pri;
 
     int n_enc, n_dec;        /* layers: encoder hidden + heads, decoder hidden + output */
     layer enc[MAX_LAYERS], dec[MAX_LAYERS];
+    vae_ref log_sigma;       /* (1): a parameter when learned, else a constant */
+    vae_ref prior_mean, prior_logvar, prior_logit; /* (K, Z), (K, Z), (K) */
     int n_tensors;
     tensor tensors[MAX_TENSORS];
 
-    /* activations (rows, width) and their gradients */
+    /* activations (rows, width), rows b*k + i as in vae_backend.h */
     vae_ref x;               /* (b_cap, D) */
-    vae_ref enc_h[MAX_LAYERS]; /* hidden outputs; the last is stats (b_cap, 2Z) = [mu | logvar] */
+    vae_ref enc_h[MAX_LAYERS]; /* layer outputs; the last is mu_logvar (b_cap, 2Z) = [mu | logvar] */
     vae_ref eps, z;          /* (r_cap, Z) */
     vae_ref std;             /* (b_cap, Z): exp(logvar / 2) */
-    vae_ref prior, logw, coef; /* (r_cap) */
+    vae_ref log_p_minus_q;   /* (r_cap): log p(z) - log q(z|x), or -KL */
+    vae_ref log_px, sq_err;  /* (r_cap): log p(x|z); the Gaussian's squared error */
+    vae_ref logw, weight;    /* (r_cap): log importance weights; each sample's weight in the loss */
     vae_ref bound;           /* (b_cap) */
-    vae_ref dec_h[MAX_LAYERS]; /* hidden outputs; the last is logits (r_cap, D) */
-    vae_ref dwork[2];        /* (r_cap, max width): ping-pong gradients */
+    vae_ref dec_h[MAX_LAYERS]; /* layer outputs; the last is the output before its bias (r_cap, D) */
+    vae_ref grad_scratch[2]; /* (r_cap, widest hidden layer): gradients of hidden outputs, in turn */
     vae_ref dz;              /* (r_cap, Z) */
-    vae_ref keep;            /* (r_cap) int32: rows the decoder's backward pass needs */
-    vae_ref z_kept, coef_kept; /* (r_cap, Z), (r_cap): z and coef of those rows */
-    vae_ref dstats;          /* (b_cap, 2Z) */
+    vae_ref kept_rows;       /* (r_cap) int32: rows the decoder's backward pass needs */
+    vae_ref z_kept, weight_kept; /* (r_cap, Z), (r_cap): z and weight of those rows */
+    vae_ref dmu_logvar;      /* (b_cap, 2Z) */
+    vae_ref resp;            /* (r_cap, K): the mixture's responsibilities */
+    vae_ref prior_cache;     /* (K (Z + 1)): see mog_log_prob */
 
-    float *host;             /* r_cap * max(Z, 1) floats of host scratch */
+    float *host;             /* host scratch: host_len floats */
     size_t host_len;
+    unsigned char *app;      /* vae_set_app_data's bytes */
+    size_t app_len;
 };
 
 /* Sets the message; the arguments may include m->error itself, so the
@@ -958,6 +1438,25 @@ static vae_status fail(vae *m, vae_status s, const char *fmt, ...)
     return s;
 }
 
+/* A backend op that failed left no message: name the backend and, where
+   it can tell, the reason. */
+static vae_status finish(vae *m, vae_status s)
+{
+    if (s != VAE_OK && !m->error[0]) {
+        const char *why = m->dev ? m->be->error(m->dev) : NULL;
+        fail(m, s, "%s backend: %s", m->be->name, why ? why : "an operation failed");
+    }
+    return s;
+}
+
+/* Every backend call returns a status; the first failure ends the call. */
+#define TRY(call)                                                              \
+    do {                                                                       \
+        vae_status try_status_ = (call);                                       \
+        if (try_status_ != VAE_OK)                                             \
+            return try_status_;                                                \
+    } while (0)
+
 #define REQUIRE_USABLE(m)                                                      \
     do {                                                                       \
         if (!(m))                                                              \
@@ -967,162 +1466,336 @@ static vae_status fail(vae *m, vae_status s, const char *fmt, ...)
         (m)->error[0] = '\0';                                                  \
     } while (0)
 
-void vae_config_init(vae_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->input_dim = 784;
-    cfg->latent_dim = 50;
-    cfg->n_hidden = 2;
-    cfg->hidden[0] = cfg->hidden[1] = 200;
-    cfg->activation = VAE_TANH;
-    cfg->objective = VAE_ELBO;
-    cfg->k = 1;
-    cfg->max_batch = 20;
-    cfg->optimizer = VAE_ADAM;
-    cfg->lr = 1e-3f;
-    cfg->beta1 = 0.9f;
-    cfg->beta2 = 0.999f;
-    cfg->eps = 1e-4f;
-    cfg->seed = 1;
-}
-
-/* Limits keep every size product far from overflow: the largest model is
-   2^24 pixels by 2^16 units, and buffers are computed in size_t. */
+/* Each field through the table's own parser (so that its range is checked
+   in one place), then what ties fields together. */
 static vae_status check_config(vae *m, const vae_config *c)
 {
-    int i;
-    if (c->input_dim < 1 || c->input_dim > (1 << 24))
-        return fail(m, VAE_ERR_ARG, "input_dim %d is not in 1..2^24", c->input_dim);
-    if (c->latent_dim < 1 || c->latent_dim > (1 << 16))
-        return fail(m, VAE_ERR_ARG, "latent_dim %d is not in 1..65536", c->latent_dim);
-    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
-        return fail(m, VAE_ERR_ARG, "n_hidden %d is not in 0..%d", c->n_hidden, VAE_MAX_HIDDEN);
-    for (i = 0; i < c->n_hidden; i++)
-        if (c->hidden[i] < 1 || c->hidden[i] > (1 << 16))
-            return fail(m, VAE_ERR_ARG, "hidden layer %d has width %d, not in 1..65536", i + 1, c->hidden[i]);
-    if (c->activation != VAE_TANH && c->activation != VAE_RELU && c->activation != VAE_LEAKY_RELU)
-        return fail(m, VAE_ERR_ARG, "unknown activation %d", (int)c->activation);
-    if (c->objective != VAE_ELBO && c->objective != VAE_IWAE)
-        return fail(m, VAE_ERR_ARG, "unknown objective %d", (int)c->objective);
-    if (c->optimizer != VAE_ADAM && c->optimizer != VAE_ADAMAX)
-        return fail(m, VAE_ERR_ARG, "unknown optimizer %d", (int)c->optimizer);
-    if (c->k < 1 || c->k > (1 << 20))
-        return fail(m, VAE_ERR_ARG, "k = %d is not in 1..2^20", c->k);
-    if (c->max_batch < 1 || c->max_batch > (1 << 20))
-        return fail(m, VAE_ERR_ARG, "max_batch %d is not in 1..2^20", c->max_batch);
+    char text[160], why[160];
+    vae_config scratch;
+    int i, geometry = c->image_rows * c->image_cols;
+    for (i = 0; i < N_FIELDS; i++) {
+        const char *key = config_fields[i].key;
+        if (vae_config_get(c, key, text, sizeof text) < 0)
+            return fail(m, VAE_ERR_ARG, "%s: out of range", key);
+        if (vae_config_set(&scratch, key, text, why, sizeof why) != VAE_OK)
+            return fail(m, VAE_ERR_ARG, "%s %s", key, why);
+    }
+    if (c->image_rows || c->image_cols || c->image_channels) {
+        if (!c->image_rows || !c->image_cols || !c->image_channels ||
+            (double)geometry * c->image_channels != (double)c->input_dim)
+            return fail(m, VAE_ERR_ARG, "images of %dx%dx%d do not have input_dim %d values", c->image_rows,
+                        c->image_cols, c->image_channels, c->input_dim);
+    }
     if ((double)c->max_batch * c->k > (double)VAE_MAX_ROWS)
         return fail(m, VAE_ERR_ARG, "max_batch * k = %.0f is over %d rows", (double)c->max_batch * c->k,
                     VAE_MAX_ROWS);
-    if (!(c->lr > 0.0f && c->lr < 1e3f))
-        return fail(m, VAE_ERR_ARG, "learning rate %g is not a positive number", (double)c->lr);
-    if (!(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f))
-        return fail(m, VAE_ERR_ARG, "betas must be in [0, 1)");
-    if (!(c->eps > 0.0f && c->eps < 1.0f))
-        return fail(m, VAE_ERR_ARG, "optimiser eps %g is not in (0, 1)", (double)c->eps);
+    if (c->sigma != 0.0f && c->likelihood != VAE_GAUSSIAN)
+        return fail(m, VAE_ERR_ARG, "sigma is for the gaussian likelihood only");
+    if (c->kl == VAE_KL_ANALYTIC && (c->objective != VAE_ELBO || c->prior != VAE_PRIOR_NORMAL))
+        return fail(m, VAE_ERR_ARG, "the analytic KL needs the elbo objective and the normal prior (the iwae "
+                                    "bound and the mog prior have no closed form)");
     return VAE_OK;
 }
 
-static void add_tensor(vae *m, const char *name, vae_ref ref, int ndim, int d0, int d1)
+/* ---- likelihoods ---- */
+
+struct likelihood {
+    const char *name;
+    int outputs_per_pixel;  /* the decoder's outputs per input value */
+    /* log_px (rows) from the decoder's output (rows of m->dec_h[last], the
+       bias not yet added) for images r / k; with grad, that output becomes
+       the gradient of -log p(x|z) with respect to it. */
+    vae_status (*log_prob)(vae *m, int rows, int k, int grad);
+    /* The loss's gradient for the likelihood's own parameters, once
+       m->weight is known; NULL when it has none. */
+    vae_status (*backward)(vae *m, int rows);
+    /* The mean E[x|z] in place of the decoder's output. */
+    vae_status (*mean)(vae *m, int rows);
+};
+
+static const layer *output_layer(const vae *m)
 {
-    tensor *t = &m->tensors[m->n_tensors++];
+    return &m->dec[m->n_dec - 1];
+}
+
+static vae_status sigmoid_mean(vae *m, int rows)
+{
+    const layer *L = output_layer(m);
+    return m->be->bias_act(m->dev, m->dec_h[m->n_dec - 1], L->b, rows, L->out, VAE_ACT_SIGMOID);
+}
+
+static vae_status bernoulli_log_prob(vae *m, int rows, int k, int grad)
+{
+    return m->be->bernoulli(m->dev, m->dec_h[m->n_dec - 1], output_layer(m)->b, m->x, m->log_px, rows, k,
+                            m->cfg.input_dim, grad);
+}
+
+static vae_status gaussian_log_prob(vae *m, int rows, int k, int grad)
+{
+    return m->be->gaussian(m->dev, m->dec_h[m->n_dec - 1], output_layer(m)->b, m->x, m->log_sigma, m->log_px,
+                           m->sq_err, rows, k, m->cfg.input_dim, grad);
+}
+
+static vae_status gaussian_backward(vae *m, int rows)
+{
+    if (m->cfg.sigma != 0.0f)
+        return VAE_OK; /* fixed: nothing to learn */
+    return m->be->gaussian_backward(m->dev, m->sq_err, m->weight, m->log_sigma, m->log_sigma + m->n_params, rows,
+                                    m->cfg.input_dim);
+}
+
+static const likelihood likelihoods[] = {
+    [VAE_BERNOULLI] = {.name = "bernoulli", .outputs_per_pixel = 1, .log_prob = bernoulli_log_prob,
+                       .backward = NULL, .mean = sigmoid_mean},
+    [VAE_GAUSSIAN] = {.name = "gaussian", .outputs_per_pixel = 1, .log_prob = gaussian_log_prob,
+                      .backward = gaussian_backward, .mean = sigmoid_mean},
+};
+
+/* ---- priors ---- */
+
+struct prior {
+    const char *name;
+    /* m->log_p_minus_q[r] += log p(z_r) - log N(z_r; 0, I) for rows of m->z
+       (the reparameterisation counts log N(z; 0, I)); NULL for N(0, I) */
+    vae_status (*log_prob)(vae *m, int rows);
+    /* adds the loss's gradient through that difference to m->dz and writes
+       the gradients of the prior's own parameters; NULL for N(0, I) */
+    vae_status (*backward)(vae *m, int rows);
+    /* rows of m->z drawn from the prior */
+    vae_status (*sample)(vae *m, int rows);
+};
+
+static vae_status put_noise(vae *m, vae_ref dst, const float *eps, size_t rows);
+
+static vae_status normal_sample(vae *m, int rows)
+{
+    return put_noise(m, m->z, NULL, (size_t)rows);
+}
+
+static vae_status mog_log_prob(vae *m, int rows)
+{
+    return m->be->mog_log_prob(m->dev, m->z, m->prior_mean, m->prior_logvar, m->prior_logit, m->prior_cache,
+                               m->resp, m->log_p_minus_q, rows, m->cfg.latent_dim, m->cfg.components);
+}
+
+static vae_status mog_backward(vae *m, int rows)
+{
+    size_t P = m->n_params;
+    return m->be->mog_backward(m->dev, m->z, m->prior_mean, m->prior_cache, m->resp, m->weight, m->dz,
+                               m->prior_mean + P, m->prior_logvar + P, m->prior_logit + P, rows,
+                               m->cfg.latent_dim, m->cfg.components);
+}
+
+/* A component from the weights, then a Gaussian draw from it, on the host:
+   sampling is not a training step, and the mixture is small. host holds
+   the mixture's parameters first, then the rows drawn. */
+static vae_status mog_sample(vae *m, int rows)
+{
+    int Z = m->cfg.latent_dim, K = m->cfg.components, r0, c, j;
+    size_t KZ = (size_t)K * Z, per = (m->host_len - 2 * KZ - (size_t)K) / (size_t)Z;
+    float *mean = m->host, *logvar = mean + KZ, *logit = logvar + KZ, *z = logit + K;
+    double total = 0.0, mx;
+    TRY(m->be->read(m->dev, m->prior_mean, mean, KZ));
+    TRY(m->be->read(m->dev, m->prior_logvar, logvar, KZ));
+    TRY(m->be->read(m->dev, m->prior_logit, logit, (size_t)K));
+    mx = logit[0];
+    for (c = 1; c < K; c++)
+        mx = logit[c] > mx ? logit[c] : mx;
+    for (c = 0; c < K; c++)
+        total += exp(logit[c] - mx);
+    for (r0 = 0; r0 < rows; r0 += (int)per) {
+        int n = (int)min_sz(per, (size_t)(rows - r0)), r;
+        for (r = 0; r < n; r++) {
+            double u = vae_rng_uniform(&m->rng) * total, acc = 0.0;
+            float *zr = z + (size_t)r * Z;
+            for (c = 0; c < K - 1; c++) {
+                acc += exp(logit[c] - mx);
+                if (u < acc)
+                    break;
+            }
+            vae_rng_normal(&m->rng, zr, (size_t)Z);
+            for (j = 0; j < Z; j++)
+                zr[j] = mean[(size_t)c * Z + j] + expf(0.5f * logvar[(size_t)c * Z + j]) * zr[j];
+        }
+        TRY(m->be->write(m->dev, m->z + (size_t)r0 * Z, z, (size_t)n * Z));
+    }
+    return VAE_OK;
+}
+
+static const prior priors[] = {
+    [VAE_PRIOR_NORMAL] = {.name = "normal", .log_prob = NULL, .backward = NULL, .sample = normal_sample},
+    [VAE_PRIOR_MOG] = {.name = "mog", .log_prob = mog_log_prob, .backward = mog_backward, .sample = mog_sample},
+};
+
+/* ---- the buffer layout ---- */
+
+static size_t align_up(const vae *m, size_t off)
+{
+    return (off + m->align - 1) / m->align * m->align;
+}
+
+static vae_status add_tensor(vae *m, const char *name, vae_ref ref, int ndim, int d0, int d1)
+{
+    tensor *t;
+    if (m->n_tensors == MAX_TENSORS)
+        return fail(m, VAE_ERR_ARG, "more than %d tensors", MAX_TENSORS);
+    t = &m->tensors[m->n_tensors++];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->ref = ref;
     t->ndim = ndim;
     t->shape[0] = d0;
     t->shape[1] = ndim == 2 ? d1 : 1;
+    return VAE_OK;
 }
 
-/* Lays out every buffer; with m->dev NULL it only counts. Weights come
-   first and all biases after them, so that the bias gradients, whose sums
-   cover every pre-activation gradient, form one range to check for NaN. */
-static size_t layout(vae *m)
+/* Widths and activations of every layer. The encoder ends in the mu and
+   logvar heads as one layer of 2Z outputs; the decoder mirrors the hidden
+   widths and ends in the likelihood's outputs. */
+static void shape_layers(vae *m)
 {
     const vae_config *c = &m->cfg;
-    int D = c->input_dim, Z = c->latent_dim, nh = c->n_hidden, i, maxw = 0;
-    size_t off = 0, P;
+    int nh = c->n_hidden, i;
+    m->n_enc = m->n_dec = nh + 1;
+    for (i = 0; i <= nh; i++) {
+        m->enc[i].in = i == 0 ? c->input_dim : c->hidden[i - 1];
+        m->enc[i].out = i == nh ? 2 * c->latent_dim : c->hidden[i];
+        m->enc[i].act = i == nh ? VAE_ACT_NONE : (int)c->activation;
+        m->dec[i].in = i == 0 ? c->latent_dim : c->hidden[nh - i];
+        m->dec[i].out = i == nh ? c->input_dim * m->lik->outputs_per_pixel : c->hidden[nh - 1 - i];
+        m->dec[i].act = i == nh ? VAE_ACT_NONE : (int)c->activation;
+    }
+}
+
+/* One parameter tensor at *off, aligned; returns its ref. */
+static vae_ref take_param(vae *m, size_t *off, size_t count)
+{
+    vae_ref ref = *off;
+    *off = align_up(m, *off + count);
+    return ref;
+}
+
+/* The parameters: all weights, then all biases and the likelihood's and
+   prior's parameters, so that the gradients from the first bias on form
+   one range to check for NaN (the biases' gradients are the column sums
+   of every layer's pre-activation gradient, so a non-finite weight
+   gradient shows there too). Then the tensor table, by name. */
+static vae_status layout_params(vae *m)
+{
+    const vae_config *c = &m->cfg;
+    int nh = c->n_hidden, Z = c->latent_dim, K = c->components, i, part;
+    size_t off = 0;
     char name[32];
-    m->n_enc = nh + 1;
-    m->n_dec = nh + 1;
-    for (i = 0; i < nh; i++) {
-        m->enc[i].in = i == 0 ? D : c->hidden[i - 1];
-        m->enc[i].out = c->hidden[i];
-        m->dec[i].in = i == 0 ? Z : c->hidden[nh - i];
-        m->dec[i].out = c->hidden[nh - 1 - i];
-        maxw = max_int(maxw, c->hidden[i]);
+    for (part = 0; part < 2; part++)
+        for (i = 0; i < m->n_enc + m->n_dec; i++) {
+            layer *L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
+            if (part == 0)
+                L->w = take_param(m, &off, (size_t)L->in * L->out);
+            else
+                L->b = take_param(m, &off, (size_t)L->out);
+        }
+    m->check_from = m->enc[0].b;
+    m->log_sigma = m->prior_mean = m->prior_logvar = m->prior_logit = VAE_NO_REF;
+    if (c->likelihood == VAE_GAUSSIAN && c->sigma == 0.0f)
+        m->log_sigma = take_param(m, &off, 1);
+    if (c->prior == VAE_PRIOR_MOG) {
+        m->prior_mean = take_param(m, &off, (size_t)K * Z);
+        m->prior_logvar = take_param(m, &off, (size_t)K * Z);
+        m->prior_logit = take_param(m, &off, (size_t)K);
     }
-    m->enc[nh].in = nh ? c->hidden[nh - 1] : D;
-    m->enc[nh].out = 2 * Z; /* mu and logvar heads as one GEMM */
-    m->dec[nh].in = nh ? c->hidden[0] : Z;
-    m->dec[nh].out = D;
-    for (i = 0; i <= nh; i++) {
-        m->enc[i].w = off;
-        off += (size_t)m->enc[i].in * m->enc[i].out;
-    }
-    for (i = 0; i <= nh; i++) {
-        m->dec[i].w = off;
-        off += (size_t)m->dec[i].in * m->dec[i].out;
-    }
-    for (i = 0; i <= nh; i++) {
-        m->enc[i].b = off;
-        off += (size_t)m->enc[i].out;
-    }
-    for (i = 0; i <= nh; i++) {
-        m->dec[i].b = off;
-        off += (size_t)m->dec[i].out;
-    }
-    P = m->n_params = off;
-    off = 4 * P;
+    m->n_params = off;
 
     m->n_tensors = 0;
     for (i = 0; i < nh; i++) {
         layer *L = &m->enc[i];
         snprintf(name, sizeof name, "enc.%d.weight", i);
-        add_tensor(m, name, L->w, 2, L->out, L->in);
+        TRY(add_tensor(m, name, L->w, 2, L->out, L->in));
         snprintf(name, sizeof name, "enc.%d.bias", i);
-        add_tensor(m, name, L->b, 1, L->out, 1);
+        TRY(add_tensor(m, name, L->b, 1, L->out, 1));
     }
-    add_tensor(m, "enc.mu.weight", m->enc[nh].w, 2, Z, m->enc[nh].in);
-    add_tensor(m, "enc.mu.bias", m->enc[nh].b, 1, Z, 1);
-    add_tensor(m, "enc.logvar.weight", m->enc[nh].w + (size_t)Z * m->enc[nh].in, 2, Z, m->enc[nh].in);
-    add_tensor(m, "enc.logvar.bias", m->enc[nh].b + Z, 1, Z, 1);
+    TRY(add_tensor(m, "enc.mu.weight", m->enc[nh].w, 2, Z, m->enc[nh].in));
+    TRY(add_tensor(m, "enc.mu.bias", m->enc[nh].b, 1, Z, 1));
+    TRY(add_tensor(m, "enc.logvar.weight", m->enc[nh].w + (size_t)Z * m->enc[nh].in, 2, Z, m->enc[nh].in));
+    TRY(add_tensor(m, "enc.logvar.bias", m->enc[nh].b + Z, 1, Z, 1));
     for (i = 0; i < nh; i++) {
         layer *L = &m->dec[i];
         snprintf(name, sizeof name, "dec.%d.weight", i);
-        add_tensor(m, name, L->w, 2, L->out, L->in);
+        TRY(add_tensor(m, name, L->w, 2, L->out, L->in));
         snprintf(name, sizeof name, "dec.%d.bias", i);
-        add_tensor(m, name, L->b, 1, L->out, 1);
+        TRY(add_tensor(m, name, L->b, 1, L->out, 1));
     }
-    add_tensor(m, "dec.out.weight", m->dec[nh].w, 2, D, m->dec[nh].in);
-    add_tensor(m, "dec.out.bias", m->dec[nh].b, 1, D, 1);
+    TRY(add_tensor(m, "dec.out.weight", m->dec[nh].w, 2, m->dec[nh].out, m->dec[nh].in));
+    TRY(add_tensor(m, "dec.out.bias", m->dec[nh].b, 1, m->dec[nh].out, 1));
+    if (m->log_sigma != VAE_NO_REF)
+        TRY(add_tensor(m, "lik.log_sigma", m->log_sigma, 1, 1, 1));
+    if (m->prior_mean != VAE_NO_REF) {
+        TRY(add_tensor(m, "prior.mean", m->prior_mean, 2, K, Z));
+        TRY(add_tensor(m, "prior.logvar", m->prior_logvar, 2, K, Z));
+        TRY(add_tensor(m, "prior.logit", m->prior_logit, 1, K, 1));
+    }
+    return VAE_OK;
+}
 
-    m->b_cap = max_int(c->max_batch, VAE_EVAL_ROWS);
-    m->r_cap = max_int(c->max_batch * c->k, VAE_EVAL_ROWS);
-    /* The same sum in double: build() refuses a model whose size_t sums
-       could have wrapped (32-bit size_t with a large configuration). */
-    m->layout_floats = 4.0 * (double)P;
-#define TAKE(ref, count) (ref = off, off += (size_t)(count), m->layout_floats += (double)(count))
+/* Activations and scratch after the four copies of the parameters, each
+   aligned; sizes are also summed in double, so that build() can refuse a
+   model whose size_t sums could have wrapped (32-bit size_t). */
+static size_t layout_activations(vae *m)
+{
+    const vae_config *c = &m->cfg;
+    int D = c->input_dim, Z = c->latent_dim, K = c->components, i, widest = 0;
+    size_t off = 4 * m->n_params;
+    int mog = c->prior == VAE_PRIOR_MOG;
+    for (i = 0; i < c->n_hidden; i++)
+        widest = max_int(widest, c->hidden[i]);
+    m->b_cap = max_int(c->max_batch, m->eval_rows);
+    m->r_cap = max_int(c->max_batch * c->k, m->eval_rows);
+    m->layout_floats = 4.0 * (double)m->n_params;
+#define TAKE(ref, count)                                                       \
+    (ref = off, off = align_up(m, off + (size_t)(count)), m->layout_floats += (double)(count) + (double)m->align)
     TAKE(m->x, (double)m->b_cap * D);
-    for (i = 0; i <= nh; i++)
+    for (i = 0; i < m->n_enc; i++)
         TAKE(m->enc_h[i], (double)m->b_cap * m->enc[i].out);
     TAKE(m->eps, (double)m->r_cap * Z);
     TAKE(m->std, (double)m->b_cap * Z);
     TAKE(m->z, (double)m->r_cap * Z);
-    TAKE(m->prior, m->r_cap);
+    TAKE(m->log_p_minus_q, m->r_cap);
+    TAKE(m->log_px, m->r_cap);
+    TAKE(m->sq_err, m->r_cap);
     TAKE(m->logw, m->r_cap);
-    TAKE(m->coef, m->r_cap);
+    TAKE(m->weight, m->r_cap);
     TAKE(m->bound, m->b_cap);
-    for (i = 0; i <= nh; i++)
+    for (i = 0; i < m->n_dec; i++)
         TAKE(m->dec_h[i], (double)m->r_cap * m->dec[i].out);
     /* gradients of hidden outputs only: the inputs and z have their own */
-    TAKE(m->dwork[0], (double)m->r_cap * maxw);
-    TAKE(m->dwork[1], (double)m->r_cap * maxw);
+    TAKE(m->grad_scratch[0], (double)m->r_cap * widest);
+    TAKE(m->grad_scratch[1], (double)m->r_cap * widest);
     TAKE(m->dz, (double)m->r_cap * Z);
-    TAKE(m->keep, m->r_cap);
+    TAKE(m->kept_rows, m->r_cap);
     TAKE(m->z_kept, (double)m->r_cap * Z);
-    TAKE(m->coef_kept, m->r_cap);
-    TAKE(m->dstats, (double)m->b_cap * 2 * Z);
+    TAKE(m->weight_kept, m->r_cap);
+    TAKE(m->dmu_logvar, (double)m->b_cap * 2 * Z);
+    TAKE(m->resp, mog ? (double)m->r_cap * K : 0);
+    TAKE(m->prior_cache, mog ? (double)K * (Z + 1) : 0);
+    if (c->likelihood == VAE_GAUSSIAN && c->sigma != 0.0f)
+        TAKE(m->log_sigma, 1); /* a constant, written once by build() */
 #undef TAKE
     return off;
+}
+
+/* Lays out every buffer without allocating; returns the floats needed. */
+static vae_status layout(vae *m, size_t *total)
+{
+    m->lik = &likelihoods[m->cfg.likelihood];
+    m->pri = &priors[m->cfg.prior];
+    shape_layers(m);
+    TRY(layout_params(m));
+    *total = layout_activations(m);
+    return VAE_OK;
+}
+
+/* Bytes of everything but the parameters and their three copies. */
+static double activation_bytes(const vae *m)
+{
+    return (m->layout_floats - 4.0 * (double)m->n_params) * sizeof(float);
 }
 
 /* A model object that can carry an error message, even if nothing else. */
@@ -1131,58 +1804,126 @@ static vae *new_model(void)
     vae *m = VAE_MALLOC(sizeof *m);
     if (m) {
         memset(m, 0, sizeof *m);
-        m->k = &cpu_kernels;
+        m->be = &cpu_backend;
+        m->align = VAE_BUFFER_ALIGN / sizeof(float);
+        m->eval_rows = VAE_EVAL_ROWS;
     }
     return m;
 }
 
-/* Allocates everything for m->cfg (already checked). */
-static vae_status build(vae *m)
+/* The backend's table must be whole and of this version: a slot left NULL
+   would crash the first step that needs it. */
+#define BACKEND_SLOTS(X)                                                       \
+    X(create) X(destroy) X(error) X(write) X(read) X(zero) X(gemm) X(bias_act) X(act_backward) X(reparam) \
+    X(reparam_backward) X(mog_log_prob) X(mog_backward) X(kl_normal) \
+    X(kl_normal_backward) X(bernoulli) X(gaussian) X(gaussian_backward) X(combine) X(select_rows) \
+    X(gather_rows) X(scatter_rows) X(all_finite) X(adam)
+
+static vae_status use_options(vae *m, const vae_options *opt)
 {
-    size_t total = layout(m);
-    double host = (double)m->r_cap * max_int(m->cfg.latent_dim, 2);
-    if (host < (double)m->b_cap * 2 * m->cfg.latent_dim)
-        host = (double)m->b_cap * 2 * m->cfg.latent_dim;
+    const vae_backend *be = opt && opt->backend ? opt->backend : &cpu_backend;
+    size_t bytes = be->alignment > VAE_BUFFER_ALIGN ? be->alignment : VAE_BUFFER_ALIGN;
+    if (be->version != VAE_BACKEND_VERSION)
+        return fail(m, VAE_ERR_ARG, "backend %s has interface version %d, not %d", be->name ? be->name : "?",
+                    be->version, VAE_BACKEND_VERSION);
+#define CHECK_SLOT(slot)                                                       \
+    if (!be->slot)                                                             \
+        return fail(m, VAE_ERR_ARG, "backend %s has no %s", be->name ? be->name : "?", #slot);
+    BACKEND_SLOTS(CHECK_SLOT)
+#undef CHECK_SLOT
+    if ((be->alignment & (be->alignment - 1)) || be->alignment > 1 << 20)
+        return fail(m, VAE_ERR_ARG, "backend %s asks for an alignment of %lu bytes, not a power of two up to 1 MB",
+                    be->name, (unsigned long)be->alignment);
+    m->be = be;
+    m->align = bytes / sizeof(float);
+    return VAE_OK;
+}
+
+/* Allocates everything for m->cfg (already checked) and zeroes the
+   parameters, gradients and moments; activations are always written
+   before they are read (GEMM writes C without reading it). */
+static vae_status build(vae *m, const vae_options *opt)
+{
+    size_t total, Z = (size_t)m->cfg.latent_dim;
+    double host;
+    char why[128];
+    vae_status s;
+    TRY(layout(m, &total));
+    host = (double)m->r_cap * (double)(Z > 2 ? Z : 2);
+    if (host < (double)m->b_cap * 2 * Z)
+        host = (double)m->b_cap * 2 * Z;
+    if (m->cfg.prior == VAE_PRIOR_MOG) /* the mixture, for sampling */
+        host += (2.0 * (double)Z + 1.0) * m->cfg.components;
     if ((m->layout_floats + host) * sizeof(float) >= (double)SIZE_MAX)
         return fail(m, VAE_ERR_NOMEM, "a model of %.0f floats does not fit in this address space",
                     m->layout_floats + host);
     m->host_len = (size_t)host;
     m->host = VAE_MALLOC(m->host_len * sizeof(float));
-    m->dev = m->k->create(total);
-    if (!m->host || !m->dev)
+    if (!m->host)
         return fail(m, VAE_ERR_NOMEM, "out of memory for a model of %.0f floats", (double)total);
-    /* Parameters, gradients and moments start at zero; activations are
-       always written before they are read (GEMM writes C without reading it). */
-    m->k->zero(m->dev, 0, 4 * m->n_params);
+    why[0] = '\0';
+    s = m->be->create(&m->dev, total, opt ? opt->backend_params : NULL, why, sizeof why);
+    if (s != VAE_OK || !m->dev) {
+        m->dev = NULL;
+        return fail(m, s != VAE_OK ? s : VAE_ERR_BACKEND, "%s backend: no memory for a model of %.0f floats: %s",
+                    m->be->name, (double)total, why);
+    }
+    TRY(m->be->zero(m->dev, 0, 4 * m->n_params));
+    if (m->cfg.likelihood == VAE_GAUSSIAN && m->cfg.sigma != 0.0f) {
+        float log_sigma = logf(m->cfg.sigma);
+        TRY(m->be->write(m->dev, m->log_sigma, &log_sigma, 1));
+    }
     vae_rng_seed(&m->rng, m->cfg.seed);
     return VAE_OK;
 }
 
-/* PyTorch's nn.Linear initialisation: weights and biases uniform in
-   +-1/sqrt(fan_in), drawn layer by layer (weights, then biases) from the
-   model's generator, through the host scratch buffer. */
-static void init_weights(vae *m)
+/* count values, uniform in +-bound or standard normal, through the host
+   buffer into dst. */
+static vae_status fill_random(vae *m, vae_ref dst, size_t count, double bound, int gaussian)
 {
-    int i, pass, part;
-    for (pass = 0; pass < 2; pass++) {
-        const layer *L = pass == 0 ? m->enc : m->dec;
-        for (i = 0; i < m->n_enc; i++) {
-            float bound = 1.0f / sqrtf((float)L[i].in);
-            for (part = 0; part < 2; part++) {
-                size_t len = part == 0 ? (size_t)L[i].in * L[i].out : (size_t)L[i].out, done, q;
-                vae_ref dst = part == 0 ? L[i].w : L[i].b;
-                for (done = 0; done < len; done += m->host_len) {
-                    size_t c = min_sz(m->host_len, len - done);
-                    for (q = 0; q < c; q++)
-                        m->host[q] = (float)((2.0 * vae_rng_uniform(&m->rng) - 1.0) * bound);
-                    m->k->write(m->dev, dst + done, m->host, c);
-                }
-            }
-        }
+    size_t done, q;
+    for (done = 0; done < count; done += m->host_len) {
+        size_t n = min_sz(m->host_len, count - done);
+        if (gaussian)
+            vae_rng_normal(&m->rng, m->host, n);
+        else
+            for (q = 0; q < n; q++)
+                m->host[q] = (float)((2.0 * vae_rng_uniform(&m->rng) - 1.0) * bound);
+        TRY(m->be->write(m->dev, dst + done, m->host, n));
     }
+    return VAE_OK;
 }
 
-vae_status vae_create(vae **out, const vae_config *cfg)
+/* PyTorch's nn.Linear initialisation: weights and biases uniform in
+   +-1/sqrt(fan_in), drawn layer by layer (weights, then biases), encoder
+   first, from the model's generator. Mixture means are N(0, 1); every
+   other parameter starts at 0. */
+static vae_status init_weights(vae *m)
+{
+    int i;
+    for (i = 0; i < m->n_enc + m->n_dec; i++) {
+        const layer *L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
+        double bound = 1.0f / sqrtf((float)L->in);
+        TRY(fill_random(m, L->w, (size_t)L->in * L->out, bound, 0));
+        TRY(fill_random(m, L->b, (size_t)L->out, bound, 0));
+    }
+    if (m->prior_mean != VAE_NO_REF)
+        TRY(fill_random(m, m->prior_mean, (size_t)m->cfg.components * m->cfg.latent_dim, 0.0, 1));
+    return VAE_OK;
+}
+
+/* Frees what build() allocated, leaving the message: a half-made model must
+   not be used. */
+static void unbuild(vae *m)
+{
+    if (m->dev)
+        m->be->destroy(m->dev);
+    VAE_FREE(m->host);
+    m->dev = NULL;
+    m->host = NULL;
+}
+
+vae_status vae_create(vae **out, const vae_config *cfg, const vae_options *opt)
 {
     vae *m;
     vae_status s;
@@ -1193,12 +1934,16 @@ vae_status vae_create(vae **out, const vae_config *cfg)
         return VAE_ERR_NOMEM;
     if (!cfg)
         return fail(m, VAE_ERR_ARG, "no configuration given");
-    if ((s = check_config(m, cfg)) != VAE_OK)
+    if (opt && (opt->max_batch || opt->k))
+        return fail(m, VAE_ERR_ARG, "vae_create takes max_batch and k from the configuration, not the options");
+    if ((s = use_options(m, opt)) != VAE_OK || (s = check_config(m, cfg)) != VAE_OK)
         return s;
     m->cfg = *cfg;
-    if ((s = build(m)) != VAE_OK)
+    if ((s = build(m, opt)) != VAE_OK || (s = init_weights(m)) != VAE_OK) {
+        finish(m, s);
+        unbuild(m);
         return s;
-    init_weights(m);
+    }
     m->usable = 1;
     return VAE_OK;
 }
@@ -1207,9 +1952,8 @@ void vae_free(vae *m)
 {
     if (!m)
         return;
-    if (m->dev)
-        m->k->destroy(m->dev);
-    VAE_FREE(m->host);
+    unbuild(m);
+    VAE_FREE(m->app);
     VAE_FREE(m);
 }
 
@@ -1235,132 +1979,186 @@ vae_status vae_seed(vae *m, uint64_t seed)
     return VAE_OK;
 }
 
-/* ---- forward and backward ---------------------------------------------- */
-
-static void linear_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int act)
+vae_status vae_set_app_data(vae *m, const void *data, size_t len)
 {
-    /* out (rows, L->out) = act(in (rows, L->in) W^T + b) */
-    m->k->gemm(m->dev, 0, 1, rows, L->out, L->in, in, L->in, L->w, L->in, out, L->out);
-    m->k->bias_act(m->dev, out, L->b, rows, L->out, act);
+    unsigned char *copy = NULL;
+    REQUIRE_USABLE(m);
+    if (len > VAE_MAX_APP_DATA || (len && !data))
+        return fail(m, VAE_ERR_ARG, "application data of %lu bytes (at most %lu)", (unsigned long)len,
+                    (unsigned long)VAE_MAX_APP_DATA);
+    if (len && !(copy = VAE_MALLOC(len)))
+        return fail(m, VAE_ERR_NOMEM, "out of memory for %lu bytes of application data", (unsigned long)len);
+    if (len)
+        memcpy(copy, data, len);
+    VAE_FREE(m->app);
+    m->app = copy;
+    m->app_len = len;
+    return VAE_OK;
+}
+
+const void *vae_get_app_data(const vae *m, size_t *len)
+{
+    if (len)
+        *len = m ? m->app_len : 0;
+    return m ? m->app : NULL;
+}
+
+/* ---- forward and backward -------------------------------------------------- */
+
+/* out (rows, L->out) = act(in (rows, L->in) W^T + b); without add_bias
+   only the product, for a consumer that adds the bias as it reads. */
+static vae_status layer_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int add_bias)
+{
+    TRY(m->be->gemm(m->dev, 0, 1, rows, L->out, L->in, in, L->in, L->w, L->in, out, L->out));
+    return add_bias ? m->be->bias_act(m->dev, out, L->b, rows, L->out, L->act) : VAE_OK;
 }
 
 /* Given d(out) in dout (rows, L->out), times scale per row unless scale is
-   NO_REF, which it overwrites with the pre-activation gradient, writes the
-   weight and bias gradients and, unless din is NO_REF, d(in) (rows, L->in). */
-static void linear_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref scale,
-                            vae_ref din, int rows, int act)
+   VAE_NO_REF, which it overwrites with the pre-activation gradient, writes
+   the weight and bias gradients and, unless din is VAE_NO_REF, d(in)
+   (rows, L->in). */
+static vae_status layer_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref scale,
+                                 vae_ref din, int rows)
 {
     size_t P = m->n_params;
-    m->k->act_backward(m->dev, dout, out, scale, L->b + P, rows, L->out, act);
+    TRY(m->be->act_backward(m->dev, dout, out, scale, L->b + P, rows, L->out, L->act));
     /* dW (out, in) = dout^T (out, rows) in (rows, in) */
-    m->k->gemm(m->dev, 1, 0, L->out, L->in, rows, dout, L->out, in, L->in, L->w + P, L->in);
-    if (din != NO_REF)
-        m->k->gemm(m->dev, 0, 0, rows, L->in, L->out, dout, L->out, L->w, L->in, din, L->in);
+    TRY(m->be->gemm(m->dev, 1, 0, L->out, L->in, rows, dout, L->out, in, L->in, L->w + P, L->in));
+    if (din != VAE_NO_REF)
+        TRY(m->be->gemm(m->dev, 0, 0, rows, L->in, L->out, dout, L->out, L->w, L->in, din, L->in));
+    return VAE_OK;
 }
 
-static void encode(vae *m, int n)
+static vae_status encode(vae *m, int n)
 {
-    int i, act = m->cfg.activation;
+    int i;
     vae_ref in = m->x;
     for (i = 0; i < m->n_enc; i++) {
-        linear_forward(m, &m->enc[i], in, m->enc_h[i], n, i == m->n_enc - 1 ? ACT_NONE : act);
+        TRY(layer_forward(m, &m->enc[i], in, m->enc_h[i], n, 1));
         in = m->enc_h[i];
     }
+    return VAE_OK;
 }
 
-/* Decodes rows of m->z: to probabilities with probs, else to logits less
-   the output bias, which the likelihood kernel adds as it reads them. */
-static void decode(vae *m, int rows, int probs)
+/* Decodes rows of m->z up to the output layer's product: the likelihood
+   adds its bias as it reads it. */
+static vae_status decode(vae *m, int rows)
 {
-    int i, act = m->cfg.activation, last = m->n_dec - 1;
-    const layer *L = &m->dec[last];
+    int i;
     vae_ref in = m->z;
-    for (i = 0; i < last; i++) {
-        linear_forward(m, &m->dec[i], in, m->dec_h[i], rows, act);
+    for (i = 0; i < m->n_dec; i++) {
+        TRY(layer_forward(m, &m->dec[i], in, m->dec_h[i], rows, i < m->n_dec - 1));
         in = m->dec_h[i];
     }
-    if (probs)
-        linear_forward(m, L, in, m->dec_h[last], rows, ACT_SIGMOID);
-    else
-        m->k->gemm(m->dev, 0, 1, rows, L->out, L->in, in, L->in, L->w, L->in, m->dec_h[last], L->out);
+    return VAE_OK;
 }
 
 /* rows x Z standard normals into dst: the caller's, or fresh draws, one
    row at a time so that the stream does not depend on how rows are split
    into passes (vae_rng_normal drops half a pair after an odd count). */
-static void put_noise(vae *m, vae_ref dst, const float *eps, size_t rows)
+static vae_status put_noise(vae *m, vae_ref dst, const float *eps, size_t rows)
 {
     size_t Z = (size_t)m->cfg.latent_dim, per = m->host_len / Z, r0, r;
-    if (eps) {
-        m->k->write(m->dev, dst, eps, rows * Z);
-        return;
-    }
+    if (eps)
+        return m->be->write(m->dev, dst, eps, rows * Z);
     for (r0 = 0; r0 < rows; r0 += per) {
         size_t c = min_sz(per, rows - r0);
         for (r = 0; r < c; r++)
             vae_rng_normal(&m->rng, m->host + r * Z, Z);
-        m->k->write(m->dev, dst + r0 * Z, m->host, c * Z);
+        TRY(m->be->write(m->dev, dst + r0 * Z, m->host, c * Z));
     }
+    return VAE_OK;
 }
 
-/* log w for k samples of each of the n images already encoded: fills logw
-   (n*k); grad leaves sigmoid - x in the logits for backward. */
-static void log_weights(vae *m, int n, int k, const float *eps, int grad)
+/* The latent step for k samples of each of n encoded images: z by the
+   reparameterisation, and log p(z) - log q(z|x), or with analytic the
+   ELBO's -KL of each image. */
+static vae_status latent_forward(vae *m, int n, int k, const float *eps, int analytic)
 {
     int Z = m->cfg.latent_dim;
-    put_noise(m, m->eps, eps, (size_t)n * k);
-    m->k->latent(m->dev, m->enc_h[m->n_enc - 1], m->eps, m->std, m->z, m->prior, n, k, Z);
-    decode(m, n * k, 0);
-    m->k->bernoulli(m->dev, m->dec_h[m->n_dec - 1], m->dec[m->n_dec - 1].b, m->x, m->prior, m->logw, n, k,
-                    m->cfg.input_dim, grad);
+    TRY(put_noise(m, m->eps, eps, (size_t)n * k));
+    TRY(m->be->reparam(m->dev, m->enc_h[m->n_enc - 1], m->eps, m->std, m->z, m->log_p_minus_q, n, k, Z));
+    if (analytic)
+        return m->be->kl_normal(m->dev, m->enc_h[m->n_enc - 1], m->log_p_minus_q, n, k, Z);
+    return m->pri->log_prob ? m->pri->log_prob(m, n * k) : VAE_OK;
 }
 
-static void backward(vae *m, int n)
+/* log w for k samples of each of the n images already encoded, with the
+   bound and sample weights of the objective; grad leaves the gradient of
+   -log p(x|z) in the decoder's output for backward. */
+static vae_status log_weights(vae *m, int n, int k, const float *eps, int grad, int iwae)
 {
-    int k = m->cfg.k, rows = n * k, i, act = m->cfg.activation, cur = 0, Z = m->cfg.latent_dim;
-    int kept = m->k->select_rows(m->dev, m->coef, rows, m->keep);
-    vae_ref dout, din, z = m->z, coef = m->coef;
-    /* A sample whose weight in the bound is zero (IWAE weights below 2^-60
-       are, see combine) adds exactly nothing to any gradient. Once trained
-       a little, an IWAE with k = 50 has a third to a half of such samples:
-       the decoder's backward pass, two thirds of its arithmetic, runs on the
-       others only, moved up to the front. Fewer than an eighth are not worth
-       the moving. */
-    if (kept > rows - rows / 8) {
+    int analytic = !iwae && m->cfg.kl == VAE_KL_ANALYTIC;
+    TRY(latent_forward(m, n, k, eps, analytic));
+    TRY(decode(m, n * k));
+    TRY(m->lik->log_prob(m, n * k, k, grad));
+    return m->be->combine(m->dev, m->log_px, m->log_p_minus_q, m->logw, m->bound, m->weight, n, k, iwae);
+}
+
+/* The decoder's backward pass over the rows that matter, ending in dz
+   (rows, Z). A sample whose weight in the bound is zero (IWAE weights below
+   2^-60 are, see combine) adds exactly nothing to any gradient: once
+   trained a little, an IWAE with k = 50 has a third to a half of such
+   samples, and the pass runs on the others only, moved up to the front.
+   Fewer than an eighth are not worth the moving. */
+static vae_status decoder_backward(vae *m, int rows)
+{
+    int i, kept = rows, cur = 0, Z = m->cfg.latent_dim;
+    vae_ref dout, din, z = m->z, weight = m->weight;
+    if (m->cfg.objective == VAE_IWAE)
+        TRY(m->be->select_rows(m->dev, m->weight, rows, m->kept_rows, &kept));
+    if (kept >= rows - rows / 8) {
         kept = rows;
     } else {
         for (i = 0; i < m->n_dec; i++)
-            m->k->gather_rows(m->dev, m->dec_h[i], m->dec_h[i], m->keep, kept, m->dec[i].out);
-        m->k->gather_rows(m->dev, m->z_kept, m->z, m->keep, kept, Z);
-        m->k->gather_rows(m->dev, m->coef_kept, m->coef, m->keep, kept, 1);
+            TRY(m->be->gather_rows(m->dev, m->dec_h[i], m->dec_h[i], m->kept_rows, kept, m->dec[i].out));
+        TRY(m->be->gather_rows(m->dev, m->z_kept, m->z, m->kept_rows, kept, Z));
+        TRY(m->be->gather_rows(m->dev, m->weight_kept, m->weight, m->kept_rows, kept, 1));
         z = m->z_kept;
-        coef = m->coef_kept;
+        weight = m->weight_kept;
     }
-    /* decoder: the logits hold sigmoid - x, to be scaled by each row's
-       weight in the bound */
+    /* The output holds the likelihood's gradient, to be scaled by each
+       row's weight in the bound. */
     dout = m->dec_h[m->n_dec - 1];
     for (i = m->n_dec - 1; i >= 0; i--) {
         int top = i == m->n_dec - 1;
         vae_ref in = i ? m->dec_h[i - 1] : z;
-        din = i ? m->dwork[cur] : m->dz;
-        linear_backward(m, &m->dec[i], in, m->dec_h[i], dout, top ? coef : NO_REF, din, kept,
-                        top ? ACT_NONE : act);
+        din = i ? m->grad_scratch[cur] : m->dz;
+        TRY(layer_backward(m, &m->dec[i], in, m->dec_h[i], dout, top ? weight : VAE_NO_REF, din, kept));
         dout = din;
         cur ^= 1;
     }
     if (kept < rows)
-        m->k->scatter_rows(m->dev, m->dz, m->keep, kept, rows, Z);
-    m->k->latent_backward(m->dev, m->dz, m->z, m->eps, m->std, m->coef, m->dstats, n, k, Z);
-    dout = m->dstats;
+        TRY(m->be->scatter_rows(m->dev, m->dz, m->kept_rows, kept, rows, Z));
+    return VAE_OK;
+}
+
+static vae_status backward(vae *m, int n)
+{
+    int k = m->cfg.k, rows = n * k, i, cur = 0, Z = m->cfg.latent_dim;
+    int analytic = m->cfg.kl == VAE_KL_ANALYTIC;
+    vae_ref mu_logvar = m->enc_h[m->n_enc - 1], dout, din;
+    TRY(decoder_backward(m, rows));
+    if (m->lik->backward)
+        TRY(m->lik->backward(m, rows));
+    /* the latent step: the prior's gradient through z joins the decoder's,
+       then both go back through the reparameterisation */
+    if (!analytic && m->pri->backward)
+        TRY(m->pri->backward(m, rows));
+    TRY(m->be->reparam_backward(m->dev, m->dz, m->z, m->eps, m->std, analytic ? VAE_NO_REF : m->weight,
+                                m->dmu_logvar, n, k, Z));
+    if (analytic)
+        TRY(m->be->kl_normal_backward(m->dev, mu_logvar, m->weight, m->dmu_logvar, n, k, Z));
+    dout = m->dmu_logvar;
     for (i = m->n_enc - 1; i >= 0; i--) {
         vae_ref in = i ? m->enc_h[i - 1] : m->x;
         /* The input images need no gradient. */
-        din = i ? m->dwork[cur] : NO_REF;
-        linear_backward(m, &m->enc[i], in, m->enc_h[i], dout, NO_REF, din, n,
-                        i == m->n_enc - 1 ? ACT_NONE : act);
+        din = i ? m->grad_scratch[cur] : VAE_NO_REF;
+        TRY(layer_backward(m, &m->enc[i], in, m->enc_h[i], dout, VAE_NO_REF, din, n));
         dout = din;
         cur ^= 1;
     }
+    return VAE_OK;
 }
 
 static vae_status check_batch(vae *m, const float *x, int n, int cap)
@@ -1375,16 +2173,14 @@ static vae_status check_batch(vae *m, const float *x, int n, int cap)
 /* Forward and backward for one batch; the mean bound goes to *bound. */
 static vae_status gradient(vae *m, const float *x, int n, const float *eps, float *bound)
 {
-    int i, k = m->cfg.k;
+    int i, finite;
     double s = 0.0;
-    vae_status st = check_batch(m, x, n, m->cfg.max_batch);
-    if (st != VAE_OK)
-        return st;
-    m->k->write(m->dev, m->x, x, (size_t)n * m->cfg.input_dim);
-    encode(m, n);
-    log_weights(m, n, k, eps, 1);
-    m->k->combine(m->dev, m->logw, m->bound, m->coef, n, k, m->cfg.objective == VAE_IWAE);
-    m->k->read(m->dev, m->bound, m->host, n);
+    size_t P = m->n_params;
+    TRY(check_batch(m, x, n, m->cfg.max_batch));
+    TRY(m->be->write(m->dev, m->x, x, (size_t)n * m->cfg.input_dim));
+    TRY(encode(m, n));
+    TRY(log_weights(m, n, m->cfg.k, eps, 1, m->cfg.objective == VAE_IWAE));
+    TRY(m->be->read(m->dev, m->bound, m->host, (size_t)n));
     for (i = 0; i < n; i++)
         s += m->host[i];
     s /= n;
@@ -1392,8 +2188,9 @@ static vae_status gradient(vae *m, const float *x, int n, const float *eps, floa
         *bound = (float)s;
     if (!isfinite(s))
         return fail(m, VAE_ERR_NUMERIC, "the bound is not finite (%g)", s);
-    backward(m, n);
-    if (!m->k->all_finite(m->dev, m->n_params + m->enc[0].b, m->n_params - m->enc[0].b))
+    TRY(backward(m, n));
+    TRY(m->be->all_finite(m->dev, P + m->check_from, P - m->check_from, &finite));
+    if (!finite)
         return fail(m, VAE_ERR_NUMERIC, "a gradient is not finite");
     return VAE_OK;
 }
@@ -1401,31 +2198,34 @@ static vae_status gradient(vae *m, const float *x, int n, const float *eps, floa
 vae_status vae_gradient(vae *m, const float *x, int n, const float *eps, float *bound)
 {
     REQUIRE_USABLE(m);
-    return gradient(m, x, n, eps, bound);
+    return finish(m, gradient(m, x, n, eps, bound));
 }
 
 vae_status vae_train_step(vae *m, const float *x, int n, const float *eps, float *bound)
 {
     const vae_config *c;
+    size_t P;
     vae_status s;
     REQUIRE_USABLE(m);
     c = &m->cfg;
+    P = m->n_params;
     if (m->steps == LONG_MAX)
         return fail(m, VAE_ERR_ARG, "the step counter is at its limit");
     if ((s = gradient(m, x, n, eps, bound)) != VAE_OK)
-        return s;
+        return finish(m, s);
     m->steps++;
-    m->k->adam(m->dev, 0, m->n_params, 2 * m->n_params, 3 * m->n_params, m->n_params, c->lr, c->beta1,
-               c->beta2, c->eps, m->steps, c->optimizer == VAE_ADAMAX);
-    return VAE_OK;
+    return finish(m, m->be->adam(m->dev, 0, P, 2 * P, 3 * P, P, c->lr, c->beta1, c->beta2, c->eps, m->steps,
+                                 c->optimizer == VAE_ADAMAX));
 }
+
+/* ---- evaluation ------------------------------------------------------------ */
 
 /* Calls visit(ctx, logw, count) for consecutive log-weights of k samples of
    each image, in order, for all n images: many images at once when k is
    small, chunks of one image's samples when k exceeds the buffers. */
 typedef void (*logw_visitor)(void *ctx, int image, const float *logw, int count);
 
-static vae_status each_log_weight(vae *m, const float *x, int n, int k, logw_visitor visit, void *ctx)
+static vae_status each_log_weight(vae *m, const float *x, int n, int k, int iwae, logw_visitor visit, void *ctx)
 {
     int D = m->cfg.input_dim, b0, nb;
     int per = min_int(m->b_cap, max_int(1, m->r_cap / k)); /* images per pass */
@@ -1438,12 +2238,12 @@ static vae_status each_log_weight(vae *m, const float *x, int n, int k, logw_vis
     for (b0 = 0; b0 < n; b0 += nb) {
         int done, c;
         nb = min_int(per, n - b0);
-        m->k->write(m->dev, m->x, x + (size_t)b0 * D, (size_t)nb * D);
-        encode(m, nb);
+        TRY(m->be->write(m->dev, m->x, x + (size_t)b0 * D, (size_t)nb * D));
+        TRY(encode(m, nb));
         if (k <= m->r_cap) {
             int i;
-            log_weights(m, nb, k, NULL, 0);
-            m->k->read(m->dev, m->logw, m->host, (size_t)nb * k);
+            TRY(log_weights(m, nb, k, NULL, 0, iwae));
+            TRY(m->be->read(m->dev, m->logw, m->host, (size_t)nb * k));
             for (i = 0; i < nb; i++)
                 visit(ctx, b0 + i, m->host + (size_t)i * k, k);
             continue;
@@ -1451,8 +2251,8 @@ static vae_status each_log_weight(vae *m, const float *x, int n, int k, logw_vis
         /* One image, many samples: its encoding is reused for every chunk. */
         for (done = 0; done < k; done += c) {
             c = min_int(m->r_cap, k - done);
-            log_weights(m, 1, c, NULL, 0);
-            m->k->read(m->dev, m->logw, m->host, (size_t)c);
+            TRY(log_weights(m, 1, c, NULL, 0, iwae));
+            TRY(m->be->read(m->dev, m->logw, m->host, (size_t)c));
             visit(ctx, b0, m->host, c);
         }
     }
@@ -1501,14 +2301,12 @@ static void reduce_visit(void *ctx, int image, const float *logw, int count)
 static vae_status reduce_bound(vae *m, const float *x, int n, int k, int iwae, double *out)
 {
     reducer r;
-    vae_status s;
     r.image = -1;
     r.iwae = iwae;
     r.k = k;
     r.total = 0.0;
     r.max = r.sum = r.mean_sum = 0.0;
-    if ((s = each_log_weight(m, x, n, k, reduce_visit, &r)) != VAE_OK)
-        return s;
+    TRY(each_log_weight(m, x, n, k, iwae, reduce_visit, &r));
     reducer_finish(&r);
     *out = r.total / n;
     if (!isfinite(*out))
@@ -1523,7 +2321,7 @@ vae_status vae_bound(vae *m, const float *x, int n, vae_objective obj, int k, do
         return fail(m, VAE_ERR_ARG, "no place for the result");
     if (obj != VAE_ELBO && obj != VAE_IWAE)
         return fail(m, VAE_ERR_ARG, "unknown objective %d", (int)obj);
-    return reduce_bound(m, x, n, k, obj == VAE_IWAE, bound);
+    return finish(m, reduce_bound(m, x, n, k, obj == VAE_IWAE, bound));
 }
 
 vae_status vae_log_likelihood(vae *m, const float *x, int n, int k, double *ll)
@@ -1533,22 +2331,17 @@ vae_status vae_log_likelihood(vae *m, const float *x, int n, int k, double *ll)
         return fail(m, VAE_ERR_ARG, "no place for the result");
     /* log p(x) ~ log (1/k) sum_i p(x, z_i) / q(z_i | x): the IWAE bound with
        k samples, which tends to log p(x) as k grows. */
-    return reduce_bound(m, x, n, k, 1, ll);
+    return finish(m, reduce_bound(m, x, n, k, 1, ll));
 }
 
-vae_status vae_encode(vae *m, const float *x, int n, float *mu, float *logvar)
+static vae_status encode_to_host(vae *m, const float *x, int n, float *mu, float *logvar)
 {
-    int Z, b0, i, nb;
-    vae_status s;
-    REQUIRE_USABLE(m);
-    Z = m->cfg.latent_dim;
-    if ((s = check_batch(m, x, n, INT_MAX)) != VAE_OK)
-        return s;
+    int Z = m->cfg.latent_dim, b0, i, nb;
     for (b0 = 0; b0 < n; b0 += nb) {
         nb = min_int(m->b_cap, n - b0);
-        m->k->write(m->dev, m->x, x + (size_t)b0 * m->cfg.input_dim, (size_t)nb * m->cfg.input_dim);
-        encode(m, nb);
-        m->k->read(m->dev, m->enc_h[m->n_enc - 1], m->host, (size_t)nb * 2 * Z);
+        TRY(m->be->write(m->dev, m->x, x + (size_t)b0 * m->cfg.input_dim, (size_t)nb * m->cfg.input_dim));
+        TRY(encode(m, nb));
+        TRY(m->be->read(m->dev, m->enc_h[m->n_enc - 1], m->host, (size_t)nb * 2 * Z));
         for (i = 0; i < nb; i++) {
             if (mu)
                 memcpy(mu + (size_t)(b0 + i) * Z, m->host + (size_t)i * 2 * Z, Z * sizeof(float));
@@ -1559,43 +2352,77 @@ vae_status vae_encode(vae *m, const float *x, int n, float *mu, float *logvar)
     return VAE_OK;
 }
 
-/* Decodes rows of z already in m->z into probs. */
-static void decode_to_host(vae *m, int rows, float *probs)
+vae_status vae_encode(vae *m, const float *x, int n, float *mu, float *logvar)
 {
-    decode(m, rows, 1);
-    m->k->read(m->dev, m->dec_h[m->n_dec - 1], probs, (size_t)rows * m->cfg.input_dim);
+    REQUIRE_USABLE(m);
+    TRY(check_batch(m, x, n, INT_MAX));
+    return finish(m, encode_to_host(m, x, n, mu, logvar));
 }
 
-vae_status vae_decode(vae *m, const float *z, int n, float *probs)
+/* Decodes rows of z already in m->z into the likelihood's mean. */
+static vae_status decode_to_host(vae *m, int rows, float *mean)
 {
-    int r0, Z, rows;
-    vae_status s;
-    REQUIRE_USABLE(m);
-    Z = m->cfg.latent_dim;
-    if ((s = check_batch(m, z, n, INT_MAX)) != VAE_OK)
-        return s;
-    if (!probs)
-        return fail(m, VAE_ERR_ARG, "no place for the result");
+    TRY(decode(m, rows));
+    TRY(m->lik->mean(m, rows));
+    return m->be->read(m->dev, m->dec_h[m->n_dec - 1], mean, (size_t)rows * m->cfg.input_dim);
+}
+
+/* n rows of z, each from the caller (z not NULL) or from the prior. */
+static vae_status decode_rows(vae *m, const float *z, int n, float *mean)
+{
+    int r0, rows, Z = m->cfg.latent_dim;
+    /* r0 += rows, not += r_cap: r0 never passes n, so it cannot overflow */
     for (r0 = 0; r0 < n; r0 += rows) {
         rows = min_int(m->r_cap, n - r0);
-        m->k->write(m->dev, m->z, z + (size_t)r0 * Z, (size_t)rows * Z);
-        decode_to_host(m, rows, probs + (size_t)r0 * m->cfg.input_dim);
+        if (z)
+            TRY(m->be->write(m->dev, m->z, z + (size_t)r0 * Z, (size_t)rows * Z));
+        else
+            TRY(m->pri->sample(m, rows));
+        TRY(decode_to_host(m, rows, mean + (size_t)r0 * m->cfg.input_dim));
     }
     return VAE_OK;
 }
 
-vae_status vae_sample(vae *m, int n, float *probs)
+vae_status vae_decode(vae *m, const float *z, int n, float *mean)
 {
-    int r0, rows;
     REQUIRE_USABLE(m);
-    if (n < 1 || !probs)
+    TRY(check_batch(m, z, n, INT_MAX));
+    if (!mean)
+        return fail(m, VAE_ERR_ARG, "no place for the result");
+    return finish(m, decode_rows(m, z, n, mean));
+}
+
+vae_status vae_sample(vae *m, int n, float *mean)
+{
+    REQUIRE_USABLE(m);
+    if (n < 1 || !mean)
         return fail(m, VAE_ERR_ARG, "need n >= 1 and a place for the result");
-    /* r0 += rows, not += r_cap: r0 never passes n, so it cannot overflow */
-    for (r0 = 0; r0 < n; r0 += rows) {
-        rows = min_int(m->r_cap, n - r0);
-        put_noise(m, m->z, NULL, (size_t)rows);
-        decode_to_host(m, rows, probs + (size_t)r0 * m->cfg.input_dim);
+    return finish(m, decode_rows(m, NULL, n, mean));
+}
+
+vae_status vae_prior_perplexity(vae *m, double *perplexity)
+{
+    int K = m ? m->cfg.components : 0, c;
+    double mx, total = 0.0, entropy = 0.0;
+    REQUIRE_USABLE(m);
+    if (!perplexity)
+        return fail(m, VAE_ERR_ARG, "no place for the result");
+    if (m->cfg.prior != VAE_PRIOR_MOG) {
+        *perplexity = 1.0;
+        return VAE_OK;
     }
+    TRY(finish(m, m->be->read(m->dev, m->prior_logit, m->host, (size_t)K)));
+    mx = m->host[0];
+    for (c = 1; c < K; c++)
+        mx = m->host[c] > mx ? m->host[c] : mx;
+    for (c = 0; c < K; c++)
+        total += exp(m->host[c] - mx);
+    /* entropy of p = softmax(logit): -sum p log p, log p = l - mx - log total */
+    for (c = 0; c < K; c++) {
+        double lp = m->host[c] - mx - log(total);
+        entropy -= exp(lp) * lp;
+    }
+    *perplexity = exp(entropy);
     return VAE_OK;
 }
 
@@ -1623,15 +2450,19 @@ vae_status vae_tensor_info(const vae *m, int i, const char **name, int *ndim, in
     return VAE_OK;
 }
 
+static size_t tensor_size(const tensor *t)
+{
+    return (size_t)t->shape[0] * (size_t)t->shape[1];
+}
+
 static const tensor *find_tensor(vae *m, const char *name, size_t count)
 {
     int i;
     for (i = 0; i < m->n_tensors; i++) {
         const tensor *t = &m->tensors[i];
         if (name && strcmp(t->name, name) == 0) {
-            size_t size = (size_t)t->shape[0] * t->shape[1];
-            if (count != size) {
-                fail(m, VAE_ERR_ARG, "tensor %s has %lu values, not %lu", name, (unsigned long)size,
+            if (count != tensor_size(t)) {
+                fail(m, VAE_ERR_ARG, "tensor %s has %lu values, not %lu", name, (unsigned long)tensor_size(t),
                      (unsigned long)count);
                 return NULL;
             }
@@ -1652,10 +2483,8 @@ static vae_status tensor_copy(vae *m, const char *name, float *dst, const float 
     if (!dst && !src)
         return fail(m, VAE_ERR_ARG, "no buffer given");
     if (src)
-        m->k->write(m->dev, t->ref + base, src, count);
-    else
-        m->k->read(m->dev, t->ref + base, dst, count);
-    return VAE_OK;
+        return finish(m, m->be->write(m->dev, t->ref + base, src, count));
+    return finish(m, m->be->read(m->dev, t->ref + base, dst, count));
 }
 
 vae_status vae_get_tensor(vae *m, const char *name, float *dst, size_t count)
@@ -1673,9 +2502,9 @@ vae_status vae_get_gradient(vae *m, const char *name, float *dst, size_t count)
     return dst && m ? tensor_copy(m, name, dst, NULL, count, m->n_params) : VAE_ERR_ARG;
 }
 
-/* ---- CRC-32 ----------------------------------------------------------------
+/* ---- CRC-32, byte order, whole files -------------------------------------- */
 
-   Byte-table CRC (reflected polynomial 0xEDB88320). The table is built on
+/* Byte-table CRC (reflected polynomial 0xEDB88320). The table is built on
    the stack for each call, 256 x 8 shifts, so that there is no global state
    and no 256-entry literal to get wrong; that costs about a microsecond,
    nothing beside the megabytes a gzip member or checkpoint holds. */
@@ -1696,6 +2525,86 @@ uint32_t vae_crc32(uint32_t crc, const void *p, size_t n)
     return ~crc;
 }
 
+/* Byte by byte, so that the host's byte order never matters. */
+uint32_t vae_get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* buf (used bytes of it) moved into a block of cap bytes; NULL, with buf
+   untouched, when there is no memory. The allocator hooks have no realloc. */
+static unsigned char *grow_bytes(unsigned char *buf, size_t used, size_t cap)
+{
+    unsigned char *p = VAE_MALLOC(cap);
+    if (p && buf) {
+        memcpy(p, buf, used);
+        VAE_FREE(buf);
+    }
+    return p;
+}
+
+vae_status vae_read_file(const char *path, size_t max, unsigned char **data, size_t *len, char *why,
+                         size_t why_len)
+{
+    FILE *f;
+    unsigned char *buf = NULL, *p;
+    size_t n = 0, cap = 65536;
+    long size;
+    vae_status st = VAE_OK;
+    *data = NULL;
+    *len = 0;
+    errno = 0;
+    f = fopen(path, "rb");
+    if (!f)
+        return say(VAE_ERR_IO, why, why_len, "%s: cannot open: %s", path, errno ? strerror(errno) : "unknown error");
+    /* The size, where the stream tells it, saves copies; it is only a guess:
+       the loop reads to the end of the file whatever it said. */
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && (unsigned long)size < max)
+        cap = (size_t)size + 1;
+    rewind(f);
+    for (;;) {
+        size_t got;
+        if (!buf || n == cap) {
+            size_t want = !buf ? cap : cap > max / 2 ? max + 1 : cap * 2;
+            if (buf && n > max) {
+                st = say(VAE_ERR_FORMAT, why, why_len, "%s: larger than the limit of %lu bytes", path,
+                         (unsigned long)max);
+                break;
+            }
+            if (!(p = grow_bytes(buf, n, want))) {
+                st = say(VAE_ERR_NOMEM, why, why_len, "%s: out of memory", path);
+                break;
+            }
+            buf = p;
+            cap = want;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (st == VAE_OK && ferror(f))
+        st = say(VAE_ERR_IO, why, why_len, "%s: read failed: %s", path, errno ? strerror(errno) : "unknown error");
+    else if (st == VAE_OK && n > max)
+        st = say(VAE_ERR_FORMAT, why, why_len, "%s: larger than the limit of %lu bytes", path, (unsigned long)max);
+    fclose(f);
+    if (st != VAE_OK) {
+        VAE_FREE(buf);
+        return st;
+    }
+    *data = buf;
+    *len = n;
+    return VAE_OK;
+}
+
 /* ---- checkpoints -----------------------------------------------------------
 
    Little-endian whatever the host, written byte by byte:
@@ -1704,18 +2613,19 @@ uint32_t vae_crc32(uint32_t crc, const void *p, size_t n)
      u64 steps, 4 x u64 generator state,
      u32 tensor count, then per tensor: u32 name length + name, u32 ndim,
        ndim x u32 shape, the float32 values,
+     (version 2) u32 length + the application's bytes,
      u32 CRC-32 of everything before it.
    Tensors are the parameters by their names and the optimiser moments as
    opt.m.<name> and opt.v.<name>. A reader checks the CRC before trusting
-   anything, then requires every tensor exactly once with its shape. */
+   anything, then requires every tensor exactly once with its shape. A
+   version-1 file lacks the keys that version 2 added (config_fields says
+   which) and the application section; they take their defaults. */
 
 #define CKPT_MAGIC "VAEMODEL"
+#define CKPT_VERSION 2u
 #define CKPT_MAX_BYTES ((size_t)1 << 31)
 #define CKPT_MAX_CONFIG 4096
 
-static const char *const act_names[] = {"tanh", "relu", "leakyrelu"};
-static const char *const obj_names[] = {"elbo", "iwae"};
-static const char *const opt_names[] = {"adam", "adamax"};
 static const char *const moment_prefix[3] = {"", "opt.m.", "opt.v."};
 
 /* Where tensor set `which` (parameters, first moments, second moments)
@@ -1725,25 +2635,12 @@ static size_t moment_base(const vae *m, int which)
     return which == 0 ? 0 : (size_t)(which + 1) * m->n_params;
 }
 
+/* An output buffer sized up front, so that emitting cannot overflow. */
 typedef struct {
     unsigned char *p;
-    size_t len, cap;
+    size_t len;
 } bytes;
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Appends n bytes; the buffer was sized up front, so this cannot overflow. */
 static void emit(bytes *b, const void *src, size_t n)
 {
     memcpy(b->p + b->len, src, n);
@@ -1752,7 +2649,7 @@ static void emit(bytes *b, const void *src, size_t n)
 
 static void emit_u32(bytes *b, uint32_t v)
 {
-    put_u32(b->p + b->len, v);
+    put_le32(b->p + b->len, v);
     b->len += 4;
 }
 
@@ -1762,181 +2659,114 @@ static void emit_u64(bytes *b, uint64_t v)
     emit_u32(b, (uint32_t)(v >> 32));
 }
 
+/* The configuration as "key value" lines; its length, or -1 when it does
+   not fit in cap bytes. */
 static int config_text(const vae_config *c, char *out, size_t cap)
 {
-    char hidden[VAE_MAX_HIDDEN * 8 + 8] = "none";
-    int i, n = 0;
-    for (i = 0; i < c->n_hidden; i++)
-        n += snprintf(hidden + n, sizeof hidden - n, "%s%d", i ? "," : "", c->hidden[i]);
-    return snprintf(out, cap,
-                    "input_dim %d\nlatent_dim %d\nhidden %s\nactivation %s\nobjective %s\nk %d\n"
-                    "max_batch %d\noptimizer %s\nlr %.9g\nbeta1 %.9g\nbeta2 %.9g\neps %.9g\nseed %llu\n",
-                    c->input_dim, c->latent_dim, hidden, act_names[c->activation], obj_names[c->objective],
-                    c->k, c->max_batch, opt_names[c->optimizer], (double)c->lr, (double)c->beta1,
-                    (double)c->beta2, (double)c->eps, (unsigned long long)c->seed);
-}
-
-static int name_index(const char *const *names, int count, const char *s)
-{
+    size_t n = 0;
     int i;
-    for (i = 0; i < count; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
-    return -1;
+    for (i = 0; i < N_FIELDS; i++) {
+        int len = snprintf(out + n, cap - n, "%s ", config_fields[i].key);
+        if (len < 0 || (size_t)len >= cap - n)
+            return -1;
+        n += (size_t)len;
+        len = vae_config_get(c, config_fields[i].key, out + n, cap - n);
+        if (len < 0 || (size_t)len + 1 >= cap - n)
+            return -1;
+        n += (size_t)len;
+        out[n++] = '\n';
+        out[n] = '\0';
+    }
+    return (int)n;
 }
 
-static int parse_int(const char *s, int *out)
+static size_t tensor_record_bytes(const tensor *t, int which)
 {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < INT_MIN || v > INT_MAX)
-        return 0;
-    *out = (int)v;
-    return 1;
+    return 4 + strlen(moment_prefix[which]) + strlen(t->name) + 4 + 4 * (size_t)t->ndim + 4 * tensor_size(t);
 }
 
-/* Parses the configuration text of a checkpoint; every key is required. */
-static int parse_config(char *text, vae_config *c)
+static vae_status emit_tensor(vae *m, bytes *b, const tensor *t, int which)
 {
-    enum { NKEYS = 13 };
-    static const char *const keys[NKEYS] = {"input_dim", "latent_dim", "hidden", "activation", "objective", "k",
-                                            "max_batch", "optimizer", "lr", "beta1", "beta2", "eps", "seed"};
-    int seen[NKEYS] = {0}, i;
-    char *line = text, *next;
-    memset(c, 0, sizeof *c);
-    for (; *line; line = next) {
-        char *val, *end;
-        int key;
-        next = strchr(line, '\n');
-        if (!next)
-            return 0;
-        *next++ = '\0';
-        val = strchr(line, ' ');
-        if (!val)
-            return 0;
-        *val++ = '\0';
-        key = name_index(keys, NKEYS, line);
-        if (key < 0 || seen[key]++)
-            return 0;
-        switch (key) {
-        case 0: if (!parse_int(val, &c->input_dim)) return 0; break;
-        case 1: if (!parse_int(val, &c->latent_dim)) return 0; break;
-        case 2:
-            if (strcmp(val, "none") == 0)
-                break;
-            for (;;) {
-                char *comma = strchr(val, ',');
-                if (comma)
-                    *comma = '\0';
-                if (c->n_hidden == VAE_MAX_HIDDEN || !parse_int(val, &c->hidden[c->n_hidden++]))
-                    return 0;
-                if (!comma)
-                    break;
-                val = comma + 1;
-            }
-            break;
-        case 3: if ((i = name_index(act_names, 3, val)) < 0) return 0; c->activation = (vae_activation)i; break;
-        case 4: if ((i = name_index(obj_names, 2, val)) < 0) return 0; c->objective = (vae_objective)i; break;
-        case 5: if (!parse_int(val, &c->k)) return 0; break;
-        case 6: if (!parse_int(val, &c->max_batch)) return 0; break;
-        case 7: if ((i = name_index(opt_names, 2, val)) < 0) return 0; c->optimizer = (vae_optimizer)i; break;
-        case 12:
-            errno = 0;
-            c->seed = (uint64_t)strtoull(val, &end, 10);
-            if (errno || end == val || *end)
-                return 0;
-            break;
-        default: {
-            float *f[4];
-            f[0] = &c->lr; f[1] = &c->beta1; f[2] = &c->beta2; f[3] = &c->eps;
-            *f[key - 8] = (float)strtod(val, &end);
-            if (end == val || *end)
-                return 0;
-        }
+    size_t count = tensor_size(t), j, q;
+    char name[48];
+    int d, nlen = snprintf(name, sizeof name, "%s%s", moment_prefix[which], t->name);
+    emit_u32(b, (uint32_t)nlen);
+    emit(b, name, (size_t)nlen);
+    emit_u32(b, (uint32_t)t->ndim);
+    for (d = 0; d < t->ndim; d++)
+        emit_u32(b, (uint32_t)t->shape[d]);
+    for (j = 0; j < count; j += m->host_len) {
+        size_t c = min_sz(m->host_len, count - j);
+        TRY(m->be->read(m->dev, t->ref + moment_base(m, which) + j, m->host, c));
+        for (q = 0; q < c; q++) {
+            uint32_t u;
+            memcpy(&u, &m->host[q], 4);
+            emit_u32(b, u);
         }
     }
-    for (i = 0; i < NKEYS; i++)
-        if (!seen[i])
-            return 0;
-    return 1;
+    return VAE_OK;
 }
 
-vae_status vae_save(vae *m, const char *path)
+/* The whole checkpoint into b->p, allocated here. */
+static vae_status serialise(vae *m, bytes *b)
 {
-    char cfg[CKPT_MAX_CONFIG], *tmp = NULL;
-    bytes b = {NULL, 0, 0};
-    size_t need, plen;
-    int clen, i, which;
-    FILE *f = NULL;
-    vae_status st = VAE_OK;
-    REQUIRE_USABLE(m);
-    if (!path || !*path)
-        return fail(m, VAE_ERR_ARG, "no checkpoint path given");
-    clen = config_text(&m->cfg, cfg, sizeof cfg);
-    need = 8 + 4 + 4 + (size_t)clen + 8 + 32 + 4 + 4;
+    char cfg[CKPT_MAX_CONFIG];
+    int clen = config_text(&m->cfg, cfg, sizeof cfg), i, which;
+    size_t need;
+    if (clen < 0)
+        return fail(m, VAE_ERR_ARG, "the configuration does not fit in a checkpoint");
+    need = 8 + 4 + 4 + (size_t)clen + 8 + 32 + 4 + 4 + m->app_len + 4;
     for (which = 0; which < 3; which++)
         for (i = 0; i < m->n_tensors; i++)
-            need += 4 + 7 + strlen(m->tensors[i].name) + 4 + 8 +
-                    4 * (size_t)m->tensors[i].shape[0] * m->tensors[i].shape[1];
-    plen = strlen(path);
-    b.p = VAE_MALLOC(need);
-    tmp = VAE_MALLOC(plen + 5);
-    if (!b.p || !tmp) {
-        st = fail(m, VAE_ERR_NOMEM, "%s: out of memory for the checkpoint", path);
-        goto free_buffers;
-    }
-    b.cap = need;
-    emit(&b, CKPT_MAGIC, 8);
-    emit_u32(&b, VAE_CHECKPOINT_VERSION);
-    emit_u32(&b, (uint32_t)clen);
-    emit(&b, cfg, (size_t)clen);
-    emit_u64(&b, (uint64_t)m->steps);
+            need += tensor_record_bytes(&m->tensors[i], which);
+    if (!(b->p = VAE_MALLOC(need)))
+        return fail(m, VAE_ERR_NOMEM, "out of memory for a checkpoint of %lu bytes", (unsigned long)need);
+    b->len = 0;
+    emit(b, CKPT_MAGIC, 8);
+    emit_u32(b, CKPT_VERSION);
+    emit_u32(b, (uint32_t)clen);
+    emit(b, cfg, (size_t)clen);
+    emit_u64(b, (uint64_t)m->steps);
     for (i = 0; i < 4; i++)
-        emit_u64(&b, m->rng.s[i]);
-    emit_u32(&b, (uint32_t)(3 * m->n_tensors));
-    for (which = 0; which < 3; which++) {
-        for (i = 0; i < m->n_tensors; i++) {
-            const tensor *t = &m->tensors[i];
-            size_t count = (size_t)t->shape[0] * t->shape[1], j;
-            char name[48];
-            int d, nlen = snprintf(name, sizeof name, "%s%s", moment_prefix[which], t->name);
-            emit_u32(&b, (uint32_t)nlen);
-            emit(&b, name, (size_t)nlen);
-            emit_u32(&b, (uint32_t)t->ndim);
-            for (d = 0; d < t->ndim; d++)
-                emit_u32(&b, (uint32_t)t->shape[d]);
-            for (j = 0; j < count; j += m->host_len) {
-                size_t c = min_sz(m->host_len, count - j), q;
-                m->k->read(m->dev, t->ref + moment_base(m, which) + j, m->host, c);
-                for (q = 0; q < c; q++) {
-                    uint32_t u;
-                    memcpy(&u, &m->host[q], 4);
-                    emit_u32(&b, u);
-                }
-            }
-        }
-    }
-    emit_u32(&b, vae_crc32(0, b.p, b.len));
+        emit_u64(b, m->rng.s[i]);
+    emit_u32(b, (uint32_t)(3 * m->n_tensors));
+    for (which = 0; which < 3; which++)
+        for (i = 0; i < m->n_tensors; i++)
+            TRY(emit_tensor(m, b, &m->tensors[i], which));
+    emit_u32(b, (uint32_t)m->app_len);
+    if (m->app_len)
+        emit(b, m->app, m->app_len);
+    emit_u32(b, vae_crc32(0, b->p, b->len));
+    return VAE_OK;
+}
 
+/* p[0..n) to path.tmp, then renamed over path, so that path always holds
+   a whole checkpoint: the old one or the new. */
+static vae_status write_atomically(vae *m, const char *path, const unsigned char *p, size_t n)
+{
+    size_t plen = strlen(path);
+    char *tmp = VAE_MALLOC(plen + 5);
+    vae_status st = VAE_OK;
+    FILE *f;
+    if (!tmp)
+        return fail(m, VAE_ERR_NOMEM, "%s: out of memory", path);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
     f = fopen(tmp, "wb");
     if (!f) {
         st = fail(m, VAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto free_buffers;
+        goto free_tmp;
     }
-    if (fwrite(b.p, 1, b.len, f) != b.len || fflush(f) != 0) {
+    if (fwrite(p, 1, n, f) != n || fflush(f) != 0) {
         st = fail(m, VAE_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
         fclose(f);
         remove(tmp);
-        goto free_buffers;
+        goto free_tmp;
     }
     if (fclose(f) != 0) {
         st = fail(m, VAE_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
         remove(tmp);
-        goto free_buffers;
+        goto free_tmp;
     }
     /* rename replaces path atomically on POSIX. Windows refuses to replace,
        so there the old file must go first; if even then the rename fails,
@@ -1944,20 +2774,34 @@ vae_status vae_save(vae *m, const char *path)
     if (rename(tmp, path) != 0) {
 #ifdef _WIN32
         if (remove(path) == 0 && rename(tmp, path) == 0)
-            goto free_buffers;
+            goto free_tmp;
         st = fail(m, VAE_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
 #else
         st = fail(m, VAE_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
         remove(tmp);
 #endif
     }
-free_buffers:
+free_tmp:
     VAE_FREE(tmp);
-    VAE_FREE(b.p);
     return st;
 }
 
-/* A bounds-checked reader over the checkpoint's bytes. */
+vae_status vae_save(vae *m, const char *path)
+{
+    bytes b = {NULL, 0};
+    vae_status st;
+    REQUIRE_USABLE(m);
+    if (!path || !*path)
+        return fail(m, VAE_ERR_ARG, "no checkpoint path given");
+    st = serialise(m, &b);
+    if (st == VAE_OK)
+        st = write_atomically(m, path, b.p, b.len);
+    VAE_FREE(b.p);
+    return finish(m, st);
+}
+
+/* A bounds-checked reader over the checkpoint's bytes: a read past the end
+   sets bad and yields zeros, so that callers check once. */
 typedef struct {
     const unsigned char *p;
     size_t len, pos;
@@ -1979,7 +2823,7 @@ static const unsigned char *take(reader *r, size_t n)
 static uint32_t take_u32(reader *r)
 {
     const unsigned char *p = take(r, 4);
-    return p ? get_u32(p) : 0;
+    return p ? vae_get_le32(p) : 0;
 }
 
 static uint64_t take_u64(reader *r)
@@ -1988,155 +2832,220 @@ static uint64_t take_u64(reader *r)
     return lo | (uint64_t)take_u32(r) << 32;
 }
 
-/* Reads a whole file of at most max bytes into malloc'ed memory. */
-static vae_status slurp(vae *m, const char *path, size_t max, unsigned char **out, size_t *len)
+/* Magic, checksum and version; r is set to read what follows them, short
+   of the CRC. */
+static vae_status read_header(vae *m, const char *path, const unsigned char *data, size_t len, reader *r,
+                              uint32_t *version)
 {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    *out = NULL;
-    *len = 0;
-    if (!f)
-        return fail(m, VAE_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    for (;;) {
-        size_t got;
-        if (n == cap) {
-            unsigned char *nb;
-            if (cap >= max) {
-                fclose(f);
-                VAE_FREE(buf);
-                return fail(m, VAE_ERR_FORMAT, "%s: larger than %lu bytes, not a checkpoint", path,
-                            (unsigned long)max);
-            }
-            cap = cap ? min_sz(cap * 2, max) : 65536;
-            nb = VAE_MALLOC(cap);
-            if (!nb) {
-                fclose(f);
-                VAE_FREE(buf);
-                return fail(m, VAE_ERR_NOMEM, "%s: out of memory", path);
-            }
-            if (n)
-                memcpy(nb, buf, n);
-            VAE_FREE(buf);
-            buf = nb;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fclose(f);
-        VAE_FREE(buf);
-        return fail(m, VAE_ERR_IO, "%s: read failed", path);
-    }
-    fclose(f);
-    *out = buf;
-    *len = n;
+    if (len < 8 + 4 + 4 || memcmp(data, CKPT_MAGIC, 8) != 0)
+        return fail(m, VAE_ERR_FORMAT, "%s: not a vae checkpoint", path);
+    if (vae_crc32(0, data, len - 4) != vae_get_le32(data + len - 4))
+        return fail(m, VAE_ERR_FORMAT, "%s: checksum mismatch: the file is corrupt or truncated", path);
+    r->p = data;
+    r->len = len - 4;
+    r->pos = 8;
+    r->bad = 0;
+    *version = take_u32(r);
+    if (*version < 1 || *version > CKPT_VERSION)
+        return fail(m, VAE_ERR_FORMAT, "%s: checkpoint version %lu is not 1 to %u", path, (unsigned long)*version,
+                    CKPT_VERSION);
     return VAE_OK;
 }
 
-static vae_status load_into(vae *m, const char *path, const unsigned char *data, size_t len)
+/* The "key value" lines: each key known and given once, every key of its
+   version present; keys a later version added take their defaults. */
+static vae_status read_config(vae *m, const char *path, reader *r, uint32_t version, vae_config *c)
 {
-    reader r;
+    char text[CKPT_MAX_CONFIG + 1], why[160], *line, *next;
+    unsigned char seen[N_FIELDS];
     const unsigned char *p;
-    char cfg[CKPT_MAX_CONFIG + 1];
-    uint32_t clen, count, t;
-    unsigned char seen[3 * MAX_TENSORS];
-    uint64_t steps;
-    vae_config c;
-    vae_status st;
+    uint32_t clen = take_u32(r);
     int i;
-    if (len < 8 + 4 + 4 || memcmp(data, CKPT_MAGIC, 8) != 0)
-        return fail(m, VAE_ERR_FORMAT, "%s: not a vae checkpoint", path);
-    if (vae_crc32(0, data, len - 4) != get_u32(data + len - 4))
-        return fail(m, VAE_ERR_FORMAT, "%s: checksum mismatch: the file is corrupt or truncated", path);
-    r.p = data;
-    r.len = len - 4;
-    r.pos = 8;
-    r.bad = 0;
-    if (take_u32(&r) != VAE_CHECKPOINT_VERSION)
-        return fail(m, VAE_ERR_FORMAT, "%s: checkpoint version %u is not %u", path, get_u32(data + 8),
-                    VAE_CHECKPOINT_VERSION);
-    clen = take_u32(&r);
-    if (clen > CKPT_MAX_CONFIG || !(p = take(&r, clen)))
+    if (clen > CKPT_MAX_CONFIG || !(p = take(r, clen)))
         return fail(m, VAE_ERR_FORMAT, "%s: bad configuration length", path);
-    memcpy(cfg, p, clen);
-    cfg[clen] = '\0';
-    if (strlen(cfg) != clen || !parse_config(cfg, &c))
+    memcpy(text, p, clen);
+    text[clen] = '\0';
+    if (strlen(text) != clen)
         return fail(m, VAE_ERR_FORMAT, "%s: unreadable configuration", path);
-    if ((st = check_config(m, &c)) != VAE_OK)
+    memset(seen, 0, sizeof seen);
+    vae_config_init(c);
+    for (line = text; *line; line = next) {
+        const vae_field *f;
+        char *value;
+        next = strchr(line, '\n');
+        value = next ? strchr(line, ' ') : NULL;
+        if (!value || value > next)
+            return fail(m, VAE_ERR_FORMAT, "%s: unreadable configuration", path);
+        *next++ = '\0';
+        *value++ = '\0';
+        f = find_field(line);
+        if (!f || seen[f - config_fields]++)
+            return fail(m, VAE_ERR_FORMAT, "%s: unexpected or repeated configuration key '%.40s'", path, line);
+        if (vae_config_set(c, line, value, why, sizeof why) != VAE_OK)
+            return fail(m, VAE_ERR_FORMAT, "%s: bad configuration: %s %s", path, line, why);
+    }
+    for (i = 0; i < N_FIELDS; i++)
+        if (!seen[i] && config_fields[i].since <= (int)version)
+            return fail(m, VAE_ERR_FORMAT, "%s: the configuration lacks %s", path, config_fields[i].key);
+    if (check_config(m, c) != VAE_OK)
         return fail(m, VAE_ERR_FORMAT, "%s: bad configuration: %.150s", path, m->error);
-    m->cfg = c;
-    /* The file must hold the parameters and both moments before anything
-       is allocated for them: a small hostile file cannot ask for a big
-       model. */
-    layout(m);
-    if ((double)m->n_params * 12.0 > (double)(r.len - r.pos))
-        return fail(m, VAE_ERR_FORMAT, "%s: too short for the model its configuration describes", path);
-    if ((st = build(m)) != VAE_OK)
-        return st;
-    steps = take_u64(&r);
+    return VAE_OK;
+}
+
+/* The batch and k the buffers are sized for: the caller's where given;
+   otherwise the saved ones, shrunk (batch first, then k, then the rows
+   evaluation uses) until the decoder rows and activations fit the limits
+   of vae_load. */
+static vae_status size_for_run(vae *m, const char *path, const vae_options *opt)
+{
+    vae_config *c = &m->cfg;
+    int given_batch = opt && opt->max_batch, given_k = opt && opt->k;
+    size_t total;
+    if (given_batch)
+        c->max_batch = opt->max_batch;
+    if (given_k)
+        c->k = opt->k;
+    if (given_batch || given_k) {
+        vae_status st = check_config(m, c);
+        if (st != VAE_OK)
+            return fail(m, st, "%s: cannot run with these options: %.150s", path, m->error);
+    }
+    for (;;) {
+        TRY(layout(m, &total));
+        if ((double)c->max_batch * c->k <= VAE_LOAD_ROWS && activation_bytes(m) <= (double)VAE_LOAD_BYTES)
+            break;
+        if (!given_batch && c->max_batch > 1)
+            c->max_batch = (c->max_batch + 1) / 2;
+        else if (!given_k && c->k > 1)
+            c->k = (c->k + 1) / 2;
+        else if (!given_batch && !given_k && m->eval_rows > 1)
+            m->eval_rows /= 2;
+        else
+            break;
+    }
+    return VAE_OK;
+}
+
+static vae_status read_state(vae *m, const char *path, reader *r)
+{
+    uint64_t steps = take_u64(r);
+    int i;
     for (i = 0; i < 4; i++)
-        m->rng.s[i] = take_u64(&r);
-    count = take_u32(&r);
-    if (r.bad || steps >= (uint64_t)LONG_MAX)
+        m->rng.s[i] = take_u64(r);
+    if (r->bad || steps >= (uint64_t)LONG_MAX)
         return fail(m, VAE_ERR_FORMAT, "%s: bad step counter", path);
     /* An all-zero state is the one xoshiro256** cannot leave: every draw
        would be 0 and the Gaussian sampler would never return. */
     if ((m->rng.s[0] | m->rng.s[1] | m->rng.s[2] | m->rng.s[3]) == 0)
         return fail(m, VAE_ERR_FORMAT, "%s: invalid random generator state", path);
-    if (count != 3u * (uint32_t)m->n_tensors)
-        return fail(m, VAE_ERR_FORMAT, "%s: expected %d tensors", path, 3 * m->n_tensors);
     m->steps = (long)steps;
+    return VAE_OK;
+}
+
+/* The tensor named name (with its moment prefix), as which * MAX_TENSORS +
+   its index; -1 when there is none. */
+static int tensor_slot(const vae *m, const char *name)
+{
+    int which, i;
+    for (which = 2; which >= 0; which--) {
+        size_t pl = strlen(moment_prefix[which]);
+        if (strncmp(name, moment_prefix[which], pl) != 0)
+            continue;
+        for (i = 0; i < m->n_tensors; i++)
+            if (strcmp(name + pl, m->tensors[i].name) == 0)
+                return which * MAX_TENSORS + i;
+    }
+    return -1;
+}
+
+static vae_status read_tensors(vae *m, const char *path, reader *r)
+{
+    unsigned char seen[3 * MAX_TENSORS];
+    uint32_t count = take_u32(r), t;
+    if (r->bad || count != 3u * (uint32_t)m->n_tensors)
+        return fail(m, VAE_ERR_FORMAT, "%s: expected %d tensors", path, 3 * m->n_tensors);
     memset(seen, 0, sizeof seen);
     for (t = 0; t < count; t++) {
         char name[64];
-        uint32_t nlen = take_u32(&r), ndim;
-        int which, found = -1;
+        const unsigned char *p;
+        uint32_t nlen = take_u32(r), ndim;
+        int slot;
         size_t n, j;
         const tensor *tt;
-        if (nlen == 0 || nlen >= sizeof name || !(p = take(&r, nlen)))
+        if (nlen == 0 || nlen >= sizeof name || !(p = take(r, nlen)))
             return fail(m, VAE_ERR_FORMAT, "%s: bad tensor name", path);
         memcpy(name, p, nlen);
         name[nlen] = '\0';
-        for (which = 2; which >= 0 && found < 0; which--) {
-            size_t pl = strlen(moment_prefix[which]);
-            if (strncmp(name, moment_prefix[which], pl) != 0)
-                continue;
-            for (i = 0; i < m->n_tensors; i++)
-                if (strcmp(name + pl, m->tensors[i].name) == 0)
-                    found = which * MAX_TENSORS + i;
-        }
-        if (found < 0 || seen[found]++)
+        slot = tensor_slot(m, name);
+        if (slot < 0 || seen[slot]++)
             return fail(m, VAE_ERR_FORMAT, "%s: unexpected or repeated tensor %s", path, name);
-        which = found / MAX_TENSORS;
-        tt = &m->tensors[found % MAX_TENSORS];
-        ndim = take_u32(&r);
-        if (ndim != (uint32_t)tt->ndim || take_u32(&r) != (uint32_t)tt->shape[0] ||
-            (ndim == 2 && take_u32(&r) != (uint32_t)tt->shape[1]))
+        tt = &m->tensors[slot % MAX_TENSORS];
+        ndim = take_u32(r);
+        if (ndim != (uint32_t)tt->ndim || take_u32(r) != (uint32_t)tt->shape[0] ||
+            (ndim == 2 && take_u32(r) != (uint32_t)tt->shape[1]))
             return fail(m, VAE_ERR_FORMAT, "%s: tensor %s has the wrong shape", path, name);
-        n = (size_t)tt->shape[0] * tt->shape[1];
-        if (!(p = take(&r, 4 * n)))
+        n = tensor_size(tt);
+        if (!(p = take(r, 4 * n)))
             return fail(m, VAE_ERR_FORMAT, "%s: truncated in tensor %s", path, name);
         for (j = 0; j < n; j += m->host_len) {
-            size_t c2 = min_sz(m->host_len, n - j), q;
-            for (q = 0; q < c2; q++) {
-                uint32_t u = get_u32(p + 4 * (j + q));
+            size_t c = min_sz(m->host_len, n - j), q;
+            for (q = 0; q < c; q++) {
+                uint32_t u = vae_get_le32(p + 4 * (j + q));
                 memcpy(&m->host[q], &u, 4);
                 if (!isfinite(m->host[q]))
                     return fail(m, VAE_ERR_FORMAT, "%s: tensor %s holds a non-finite value", path, name);
             }
-            m->k->write(m->dev, tt->ref + moment_base(m, which) + j, m->host, c2);
+            TRY(m->be->write(m->dev, tt->ref + moment_base(m, slot / MAX_TENSORS) + j, m->host, c));
         }
     }
+    return VAE_OK;
+}
+
+static vae_status read_app_data(vae *m, const char *path, reader *r)
+{
+    uint32_t len = take_u32(r);
+    const unsigned char *p;
+    if (r->bad || len > VAE_MAX_APP_DATA || !(p = take(r, len)))
+        return fail(m, VAE_ERR_FORMAT, "%s: bad application data", path);
+    if (len && !(m->app = VAE_MALLOC(len)))
+        return fail(m, VAE_ERR_NOMEM, "%s: out of memory", path);
+    if (len)
+        memcpy(m->app, p, len);
+    m->app_len = len;
+    return VAE_OK;
+}
+
+/* A checkpoint from memory into m, which new_model made; path only names
+   it in messages. */
+static vae_status load_into(vae *m, const char *path, const unsigned char *data, size_t len, const vae_options *opt)
+{
+    reader r;
+    uint32_t version = 0;
+    double param_bytes = 0.0;
+    int i;
+    TRY(use_options(m, opt));
+    TRY(read_header(m, path, data, len, &r, &version));
+    TRY(read_config(m, path, &r, version, &m->cfg));
+    TRY(size_for_run(m, path, opt));
+    /* The file must hold the parameters and both moments before anything
+       is allocated for them: a small hostile file cannot ask for a big
+       model. */
+    for (i = 0; i < m->n_tensors; i++)
+        param_bytes += 12.0 * (double)tensor_size(&m->tensors[i]);
+    if (param_bytes > (double)(r.len - r.pos))
+        return fail(m, VAE_ERR_FORMAT, "%s: too short for the model its configuration describes", path);
+    TRY(build(m, opt));
+    TRY(read_state(m, path, &r));
+    TRY(read_tensors(m, path, &r));
+    if (version >= 2)
+        TRY(read_app_data(m, path, &r));
     if (r.pos != r.len)
         return fail(m, VAE_ERR_FORMAT, "%s: %lu unexpected bytes after the tensors", path,
                     (unsigned long)(r.len - r.pos));
     return VAE_OK;
 }
 
-vae_status vae_load(vae **out, const char *path)
+vae_status vae_load_ex(vae **out, const char *path, const vae_options *opt)
 {
     vae *m;
     unsigned char *data;
@@ -2149,19 +3058,19 @@ vae_status vae_load(vae **out, const char *path)
         return VAE_ERR_NOMEM;
     if (!path)
         return fail(m, VAE_ERR_ARG, "no checkpoint path given");
-    if ((st = slurp(m, path, CKPT_MAX_BYTES, &data, &len)) != VAE_OK)
+    if ((st = vae_read_file(path, CKPT_MAX_BYTES, &data, &len, m->error, sizeof m->error)) != VAE_OK)
         return st;
-    st = load_into(m, path, data, len);
+    st = finish(m, load_into(m, path, data, len, opt));
     VAE_FREE(data);
     if (st != VAE_OK) {
-        /* Leave only the message: a half-loaded model must not be used. */
-        if (m->dev)
-            m->k->destroy(m->dev);
-        VAE_FREE(m->host);
-        m->dev = NULL;
-        m->host = NULL;
+        unbuild(m);
         return st;
     }
     m->usable = 1;
     return VAE_OK;
+}
+
+vae_status vae_load(vae **out, const char *path)
+{
+    return vae_load_ex(out, path, NULL);
 }

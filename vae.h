@@ -1,8 +1,9 @@
 /* vae.h — variational and importance-weighted autoencoders in C99.
 
    The whole public API of the library. vae.c is one translation unit that
-   needs only libc and libm; drop vae.h, vae.c and rng.h into a project (add
-   mnist.h/mnist.c to read IDX files) and compile them with any C99 compiler.
+   needs only libc and libm; drop vae.h, vae_backend.h, vae.c and rng.h
+   into a project (add mnist.h/mnist.c to read IDX files) and compile them
+   with any C99 compiler.
 
    EMBEDDING, IN TEN LINES
 
@@ -13,19 +14,23 @@
            vae_free(m);
            return 1;
        }
-       float probs[16 * 784];
-       vae_sample(m, 16, probs);                       // 16 new digits
+       float images[16 * 784];
+       vae_sample(m, 16, images);                      // 16 new digits
        vae_free(m);
 
    MODEL
    Encoder: x (D) -> hidden layers -> mu, logvar (Z), a diagonal Gaussian
-   q(z|x). Decoder: z (Z) -> the hidden layers in reverse order -> D logits of
-   a Bernoulli p(x|z). Prior p(z) = N(0, I). Training maximises the k-sample
-   ELBO, the mean of log w_i, or the IWAE bound, logsumexp(log w_i) - log k,
-   where log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) and
-   z_i = mu + exp(logvar / 2) * eps_i. The encoder runs once per image and the
-   decoder k times. Pixels are floats in [0, 1] (binary for a true Bernoulli
-   likelihood); images are rows of a row-major (n, D) array.
+   q(z|x). Decoder: z (Z) -> the hidden layers in reverse order -> D outputs,
+   the parameters of the likelihood p(x|z): Bernoulli logits (binary
+   pixels), or the logits of a Gaussian's mean, with one sigma fixed or
+   learned (grey pixels in [0, 1]). Prior p(z): N(0, I), or a learned
+   mixture of Gaussians. Training maximises the k-sample ELBO, the mean of
+   log w_i, or the IWAE bound, logsumexp(log w_i) - log k, where
+   log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) and
+   z_i = mu + exp(logvar / 2) * eps_i; with the standard normal prior the
+   ELBO can use the analytic KL instead of log p(z_i) - log q(z_i|x). The
+   encoder runs once per image and the decoder k times. Images are rows of
+   a row-major (n, D) array of floats in [0, 1].
 
    ERRORS
    Every function that can fail returns a vae_status; VAE_OK is 0. The reason
@@ -48,6 +53,10 @@
    (both or neither; VAE_FREE must accept NULL, as free does) when compiling
    vae.c and mnist.c to use another allocator: they then allocate nothing
    else.
+
+   BACKENDS
+   The heavy work runs on a backend: the built-in CPU one unless
+   vae_options names another (vae_backend.h describes the interface).
 */
 #ifndef VAE_H
 #define VAE_H
@@ -65,23 +74,33 @@ typedef enum {
     VAE_ERR_NOMEM,   /* out of memory */
     VAE_ERR_IO,      /* a file could not be opened, read or written */
     VAE_ERR_FORMAT,  /* a file is truncated, corrupt or not what was expected */
-    VAE_ERR_NUMERIC  /* a bound or gradient became NaN or infinite */
+    VAE_ERR_NUMERIC, /* a bound or gradient became NaN or infinite */
+    VAE_ERR_BACKEND  /* the backend failed (a device error) */
 } vae_status;
 
 typedef enum { VAE_TANH, VAE_RELU, VAE_LEAKY_RELU } vae_activation;
 typedef enum { VAE_ELBO, VAE_IWAE } vae_objective;
 typedef enum { VAE_ADAM, VAE_ADAMAX } vae_optimizer;
+typedef enum { VAE_BERNOULLI, VAE_GAUSSIAN } vae_likelihood;
+typedef enum { VAE_PRIOR_NORMAL, VAE_PRIOR_MOG } vae_prior;
+typedef enum { VAE_KL_MC, VAE_KL_ANALYTIC } vae_kl;
 
 #define VAE_MAX_HIDDEN 8
 /* Limits that vae_create enforces, so that size arithmetic cannot overflow. */
 #define VAE_MAX_ROWS (1 << 22)  /* max_batch * k */
 
 typedef struct {
-    int input_dim;              /* D, pixels per image */
+    int input_dim;              /* D, values per image */
+    int image_rows, image_cols, image_channels; /* D = their product, or all 0: not known */
     int latent_dim;             /* Z */
     int n_hidden;               /* hidden layers in the encoder (decoder mirrors) */
     int hidden[VAE_MAX_HIDDEN]; /* their widths, input side first */
     vae_activation activation;  /* LeakyReLU has slope 0.01 */
+    vae_likelihood likelihood;
+    float sigma;                /* Gaussian: sigma, or 0 to learn it (from log sigma = 0); else 0 */
+    vae_prior prior;
+    int components;             /* of the mixture prior */
+    vae_kl kl;                  /* analytic: ELBO with the normal prior only */
     vae_objective objective;    /* what vae_train_step maximises */
     int k;                      /* samples per image in training, >= 1 */
     int max_batch;              /* largest n given to vae_train_step */
@@ -91,18 +110,43 @@ typedef struct {
 } vae_config;
 
 typedef struct vae vae;
+typedef struct vae_backend vae_backend;
 
-/* Fills *cfg with the reference configuration: 784-200-200-50, tanh, ELBO
-   k = 1, batch 20, Adam lr 1e-3, betas 0.9 / 0.999, eps 1e-4, seed 1. */
+/* How a model is run, as opposed to what it is. All zero means the CPU
+   backend and the sizes of the configuration or checkpoint. */
+typedef struct {
+    const vae_backend *backend; /* NULL: vae_backend_cpu() */
+    const void *backend_params; /* given to the backend's create */
+    /* vae_load_ex only (vae_create takes them from the configuration, and
+       refuses them here): the largest batch and the samples per image the
+       caller will train with, replacing the checkpoint's; 0 keeps it. */
+    int max_batch, k;
+} vae_options;
+
+/* Fills *cfg with the reference configuration: 784-200-200-50, tanh,
+   Bernoulli, N(0, I) prior, ELBO k = 1, batch 20, Adam lr 1e-3, betas
+   0.9 / 0.999, eps 1e-4, seed 1. */
 void vae_config_init(vae_config *cfg);
 
 /* Creates a model with fresh weights (PyTorch's Linear initialisation:
-   uniform in +-1/sqrt(fan_in)) drawn from cfg->seed. */
-vae_status vae_create(vae **out, const vae_config *cfg);
+   uniform in +-1/sqrt(fan_in); mixture means N(0, 1), log-variances and
+   logits 0; log sigma 0) drawn from cfg->seed. opt may be NULL. */
+vae_status vae_create(vae **out, const vae_config *cfg, const vae_options *opt);
 
-/* Reads a checkpoint written by vae_save: configuration, weights, optimiser
-   state, noise generator and step counter, so training resumes exactly. */
+/* Reads a checkpoint written by vae_save (any version): configuration,
+   weights, optimiser state, noise generator, step counter and application
+   data, so training resumes exactly. Buffers are sized for the saved batch
+   and k, but for at most VAE_LOAD_ROWS decoder rows and VAE_LOAD_BYTES of
+   activations (batch shrinks first, then k), so that a small file cannot
+   ask for gigabytes: vae_get_config tells what was kept. To train with a
+   larger batch or k, say so with vae_load_ex. */
+#define VAE_LOAD_ROWS 4096
+#define VAE_LOAD_BYTES ((size_t)1 << 28)
 vae_status vae_load(vae **out, const char *path);
+
+/* vae_load with a backend and the batch and k the caller will run (any
+   allowed by the configuration's limits); opt may be NULL. */
+vae_status vae_load_ex(vae **out, const char *path, const vae_options *opt);
 
 /* Writes a checkpoint atomically: to path.tmp, then renamed over path. */
 vae_status vae_save(vae *m, const char *path);
@@ -123,6 +167,14 @@ long vae_steps(const vae *m);
    weights are not touched. */
 vae_status vae_seed(vae *m, uint64_t seed);
 
+/* Bytes the application keeps with the model: the checkpoint stores them
+   untouched (the trainer keeps its resume state there). set copies len
+   bytes (at most VAE_MAX_APP_DATA; len 0 clears them); get returns them
+   (NULL when there are none) and their length in *len. */
+#define VAE_MAX_APP_DATA ((size_t)1 << 24)
+vae_status vae_set_app_data(vae *m, const void *data, size_t len);
+const void *vae_get_app_data(const vae *m, size_t *len);
+
 /* One optimiser step on a batch x (n, D), 1 <= n <= max_batch. eps is the
    noise, (n * k, Z) with row b * k + i for sample i of image b, or NULL to
    draw it from the model's generator. *bound, if not NULL, receives the
@@ -136,7 +188,8 @@ vae_status vae_train_step(vae *m, const float *x, int n, const float *eps, float
 vae_status vae_gradient(vae *m, const float *x, int n, const float *eps, float *bound);
 
 /* Mean bound per image over x (n, D), any n >= 1, with objective obj and
-   k >= 1 samples per image, noise from the model's generator. */
+   k >= 1 samples per image, noise from the model's generator. The ELBO
+   uses the analytic KL when the model was configured so. */
 vae_status vae_bound(vae *m, const float *x, int n, vae_objective obj, int k, double *bound);
 
 /* Importance-sampled estimate of the mean log p(x) over x (n, D), with k
@@ -148,16 +201,24 @@ vae_status vae_log_likelihood(vae *m, const float *x, int n, int k, double *ll);
 /* mu, logvar: (n, Z) for x (n, D). Either output may be NULL. */
 vae_status vae_encode(vae *m, const float *x, int n, float *mu, float *logvar);
 
-/* Bernoulli means p(x = 1 | z), (n, D), for z (n, Z). */
-vae_status vae_decode(vae *m, const float *z, int n, float *probs);
+/* The likelihood's mean E[x|z], (n, D), for z (n, Z): Bernoulli
+   probabilities, or the Gaussian's mean. */
+vae_status vae_decode(vae *m, const float *z, int n, float *mean);
 
-/* Decodes n draws from the prior: probs (n, D). */
-vae_status vae_sample(vae *m, int n, float *probs);
+/* Decodes n draws from the prior (for a mixture: a component, then a
+   Gaussian): mean (n, D) as vae_decode. */
+vae_status vae_sample(vae *m, int n, float *mean);
+
+/* The prior's perplexity, exp(entropy of its mixture weights): how many
+   components it uses in effect (1 for N(0, I)). */
+vae_status vae_prior_perplexity(vae *m, double *perplexity);
 
 /* Parameter tensors, for reading, writing and comparing with other
    implementations. Names are PyTorch-like: enc.0.weight (out, in),
    enc.0.bias (out), ..., enc.mu.weight, enc.logvar.weight, dec.0.weight, ...,
-   dec.out.weight, dec.out.bias. Weights are (out, in), row-major. */
+   dec.out.weight, dec.out.bias, then lik.log_sigma (1) for a learned sigma,
+   prior.mean, prior.logvar (components, Z) and prior.logit (components)
+   for the mixture prior. Weights are (out, in), row-major. */
 int vae_tensor_count(const vae *m);
 
 /* Name and shape of tensor i: ndim is 1 or 2, shape[1] is 1 when ndim is 1. */
@@ -170,9 +231,60 @@ vae_status vae_set_tensor(vae *m, const char *name, const float *src, size_t cou
 /* Copy out the gradient left by the last vae_gradient / vae_train_step. */
 vae_status vae_get_gradient(vae *m, const char *name, float *dst, size_t count);
 
+/* ---- the configuration as data ----
+
+   One table describes every field of vae_config: its key (as checkpoints
+   store it), the trainer's option, type, range and default. vae_config_init,
+   the checks of vae_create, checkpoints and the vae program's options all
+   follow it. */
+typedef enum {
+    VAE_FIELD_INT,    /* int, min..max */
+    VAE_FIELD_REAL,   /* float, min..max, and > min where min_open */
+    VAE_FIELD_U64,    /* uint64_t */
+    VAE_FIELD_CHOICE, /* an enum: the index of a name in choices */
+    VAE_FIELD_LIST    /* n_hidden and hidden: "200,200", "none" for no entries */
+} vae_field_type;
+
+typedef struct {
+    const char *key;             /* "latent_dim" */
+    const char *option;          /* the trainer's option, "latent"; NULL where the data decide */
+    vae_field_type type;
+    const char *const *choices;  /* CHOICE: the names, NULL-terminated */
+    double min, max;             /* INT, REAL, and LIST entries */
+    int min_open;                /* REAL: min itself is not allowed */
+    const char *def;             /* the default, as text */
+    const char *help;            /* one line */
+    int since;                   /* the checkpoint version that added it */
+    size_t offset;               /* where it lives in vae_config */
+} vae_field;
+
+/* The table: *fields gets its first entry; returns the count. */
+int vae_config_fields(const vae_field **fields);
+
+/* Sets the field named key from its text, checking its type and range.
+   On failure *c is unchanged and why (why_len bytes) says what is wrong. */
+vae_status vae_config_set(vae_config *c, const char *key, const char *value, char *why, size_t why_len);
+
+/* The field named key as text (as vae_config_set reads it) into buf;
+   returns the text's length, or -1 when key names no field or buf is too
+   small. */
+int vae_config_get(const vae_config *c, const char *key, char *buf, size_t size);
+
+/* ---- small helpers the library shares with mnist.c ---- */
+
 /* CRC-32 (IEEE 802.3, as in gzip and PNG) of p[0..n), continuing from crc
    (start with 0). */
 uint32_t vae_crc32(uint32_t crc, const void *p, size_t n);
+
+/* The little-endian 32-bit number at p. */
+uint32_t vae_get_le32(const unsigned char *p);
+
+/* Reads the whole file at path into *data (from VAE_MALLOC, never NULL on
+   success), its length into *len. VAE_ERR_IO when it cannot be opened or
+   read, VAE_ERR_FORMAT when it is larger than max bytes, VAE_ERR_NOMEM;
+   why (why_len bytes) then names the file and the problem. */
+vae_status vae_read_file(const char *path, size_t max, unsigned char **data, size_t *len, char *why,
+                         size_t why_len);
 
 #ifdef __cplusplus
 }

@@ -35,7 +35,7 @@ static int run(char which, int images, const float *data, int n_data)
         cfg.objective = VAE_IWAE;
         cfg.k = 50;
     }
-    if (vae_create(&m, &cfg) != VAE_OK) {
+    if (vae_create(&m, &cfg, NULL) != VAE_OK) {
         fprintf(stderr, "bench: %s\n", vae_error(m));
         vae_free(m);
         return 1;

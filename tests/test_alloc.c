@@ -58,7 +58,7 @@ static vae_status scenario(void)
         cfg.hidden[1] = 16;
         cfg.latent_dim = 4;
         cfg.max_batch = BATCH;
-        st = vae_create(&m, &cfg);
+        st = vae_create(&m, &cfg, NULL);
     }
     if (!st) {
         for (i = 0; i < BATCH; i++)
@@ -141,7 +141,7 @@ int main(void)
         vae_config_init(&cfg);
         hook_budget = 0;
         hook_calls = 0;
-        st = vae_create(&m, &cfg);
+        st = vae_create(&m, &cfg, NULL);
         hook_budget = -1;
         CHECK(st == VAE_ERR_NOMEM && strstr(vae_error(m), "memory"), "status %d, %s", (int)st,
               vae_error(m));

@@ -1,5 +1,7 @@
 /* Every parameter gradient against central finite differences, for ELBO
-   k = 1, ELBO k = 5 and IWAE k = 5, with each activation. */
+   k = 1, ELBO k = 5 and IWAE k = 5, with each activation; then the other
+   parts: the Gaussian likelihood (learned and fixed sigma), the mixture
+   prior and the analytic KL, each with the objectives it allows. */
 
 #include "../vae.c"
 #include "check.h"
@@ -17,7 +19,14 @@ static double loss_at(vae *m, const float *x, const float *eps)
     return -(double)bound;
 }
 
-static void check_case(vae_activation act, vae_objective obj, int k)
+/* The parts besides the layers, as configuration text. */
+typedef struct {
+    const char *likelihood, *sigma, *prior, *kl;
+} parts;
+
+static const parts plain = {"bernoulli", "0", "normal", "mc"};
+
+static void check_case(vae_activation act, vae_objective obj, int k, parts p)
 {
     static const char *const act_name[] = {"tanh", "relu", "leakyrelu"};
     vae_config cfg;
@@ -25,7 +34,7 @@ static void check_case(vae_activation act, vae_objective obj, int k)
     float x[B * D], eps[B * KMAX * Z];
     vae_rng r;
     int i, t, bad = 0, one_sided = 0, total = 0;
-    char what[128];
+    char what[160], label[96];
     vae_config_init(&cfg);
     cfg.input_dim = D;
     cfg.latent_dim = Z;
@@ -37,14 +46,22 @@ static void check_case(vae_activation act, vae_objective obj, int k)
     cfg.k = k;
     cfg.max_batch = B;
     cfg.seed = 7;
-    if (vae_create(&m, &cfg) != VAE_OK) {
+    vae_config_set(&cfg, "likelihood", p.likelihood, NULL, 0);
+    vae_config_set(&cfg, "sigma", p.sigma, NULL, 0);
+    vae_config_set(&cfg, "prior", p.prior, NULL, 0);
+    vae_config_set(&cfg, "components", "3", NULL, 0);
+    vae_config_set(&cfg, "kl", p.kl, NULL, 0);
+    snprintf(label, sizeof label, "%s %s k=%d %s %s %s %s", act_name[act], obj == VAE_IWAE ? "iwae" : "elbo", k,
+             p.likelihood, p.sigma, p.prior, p.kl);
+    if (vae_create(&m, &cfg, NULL) != VAE_OK) {
         CHECK(0, "create: %s", vae_error(m));
         vae_free(m);
         return;
     }
     vae_rng_seed(&r, 11);
+    /* binary pixels for Bernoulli, grey ones for the Gaussian */
     for (i = 0; i < B * D; i++)
-        x[i] = vae_rng_uniform(&r) < 0.4 ? 1.0f : 0.0f;
+        x[i] = cfg.likelihood == VAE_GAUSSIAN ? (float)vae_rng_uniform(&r) : vae_rng_uniform(&r) < 0.4 ? 1.0f : 0.0f;
     vae_rng_normal(&r, eps, (size_t)B * k * Z);
 
     for (t = 0; t < vae_tensor_count(m); t++) {
@@ -90,27 +107,37 @@ static void check_case(vae_activation act, vae_objective obj, int k)
             if (fabs(g[j]) > gmax)
                 gmax = fabs(g[j]);
         }
-        snprintf(what, sizeof what, "%s %s k=%d: %s gradient is not all zero", act_name[act],
-                 obj == VAE_IWAE ? "iwae" : "elbo", k, name);
+        snprintf(what, sizeof what, "%s: %s gradient is not all zero", label, name);
         CHECK(gmax > 1e-4, "%s (max %g)", what, gmax);
         free(w);
         free(g);
     }
-    CHECK(bad == 0, "%s %s k=%d: %d of %d gradients differ from finite differences", act_name[act],
-          obj == VAE_IWAE ? "iwae" : "elbo", k, bad, total);
-    CHECK(one_sided * 20 <= total, "%s: %d of %d needed one-sided differences", act_name[act], one_sided, total);
-    printf("%-9s %s k=%d: %d parameters checked, %d by one-sided differences\n", act_name[act],
-           obj == VAE_IWAE ? "iwae" : "elbo", k, total, one_sided);
+    CHECK(bad == 0, "%s: %d of %d gradients differ from finite differences", label, bad, total);
+    CHECK(one_sided * 20 <= total, "%s: %d of %d needed one-sided differences", label, one_sided, total);
+    printf("%-40s %d parameters checked, %d by one-sided differences\n", label, total, one_sided);
     vae_free(m);
 }
 
 int main(void)
 {
+    static const parts gaussian = {"gaussian", "0", "normal", "mc"};
+    static const parts gaussian_fixed = {"gaussian", "0.4", "normal", "mc"};
+    static const parts mog = {"bernoulli", "0", "mog", "mc"};
+    static const parts analytic = {"bernoulli", "0", "normal", "analytic"};
+    static const parts gaussian_mog = {"gaussian", "0", "mog", "mc"};
     int a;
     for (a = VAE_TANH; a <= VAE_LEAKY_RELU; a++) {
-        check_case((vae_activation)a, VAE_ELBO, 1);
-        check_case((vae_activation)a, VAE_ELBO, 5);
-        check_case((vae_activation)a, VAE_IWAE, 5);
+        check_case((vae_activation)a, VAE_ELBO, 1, plain);
+        check_case((vae_activation)a, VAE_ELBO, 5, plain);
+        check_case((vae_activation)a, VAE_IWAE, 5, plain);
     }
+    check_case(VAE_TANH, VAE_ELBO, 1, gaussian);
+    check_case(VAE_TANH, VAE_IWAE, 5, gaussian);
+    check_case(VAE_TANH, VAE_ELBO, 5, gaussian_fixed);
+    check_case(VAE_TANH, VAE_ELBO, 5, mog);
+    check_case(VAE_LEAKY_RELU, VAE_IWAE, 5, mog);
+    check_case(VAE_TANH, VAE_ELBO, 1, analytic);
+    check_case(VAE_RELU, VAE_ELBO, 5, analytic);
+    check_case(VAE_TANH, VAE_IWAE, 5, gaussian_mog);
     return check_summary();
 }

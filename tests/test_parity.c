@@ -1,10 +1,12 @@
 /* test_parity.c — vae.c against PyTorch.
 
    Reads tests/ref/golden.txt (written by tests/ref/golden.py with PyTorch in
-   float64) and, for each of its cases (tanh / ReLU / LeakyReLU x ELBO-1,
-   ELBO-5, IWAE-5 on a small 20-16-12-4 model), builds the same model, loads
-   the same weights, runs vae_gradient on the same batch and noise, and
-   compares the mean bound and the gradient of every parameter.
+   float64) and, for each of its cases on a small 20-16-12-4 model (tanh /
+   ReLU / LeakyReLU x ELBO-1, ELBO-5, IWAE-5; then the Gaussian likelihood
+   with learned and fixed sigma, the mixture prior and the analytic KL, as
+   each case's model line says), builds the same model, loads the same
+   weights, runs vae_gradient on the same batch and noise, and compares the
+   mean bound and the gradient of every parameter.
 
    The criterion, per gradient tensor g against the reference r:
        max_i |g_i - r_i| <= 1e-4 * max_i |r_i|
@@ -38,6 +40,7 @@ typedef struct {
 typedef struct {
     char act[32], obj[32];
     int k, D, Z, B, n_hidden, hidden[VAE_MAX_HIDDEN];
+    char likelihood[32], sigma[32], prior[32], components[32], kl[32]; /* the model line */
     gtensor *t;
     int nt, cap;
     double bound;
@@ -129,6 +132,11 @@ static int read_case(FILE *f, gcase *c)
             printf("golden: bad hidden width\n");
             return -1;
         }
+    strcpy(c->likelihood, "bernoulli");
+    strcpy(c->sigma, "0");
+    strcpy(c->prior, "normal");
+    strcpy(c->components, "16");
+    strcpy(c->kl, "mc");
     for (;;) {
         gtensor *t;
         size_t j;
@@ -138,6 +146,17 @@ static int read_case(FILE *f, gcase *c)
         }
         if (strcmp(tok, "end") == 0)
             break;
+        if (strcmp(tok, "model") == 0) {
+            if (!next_token(f, c->likelihood, sizeof c->likelihood) || !next_token(f, c->sigma, sizeof c->sigma) ||
+                !next_token(f, c->prior, sizeof c->prior) ||
+                !next_token(f, c->components, sizeof c->components) || !next_token(f, c->kl, sizeof c->kl)) {
+                printf("golden: bad model line\n");
+                goto fail;
+            }
+            if (strcmp(c->components, "0") == 0) /* the normal prior's: the library's default stands */
+                strcpy(c->components, "16");
+            continue;
+        }
         if (strcmp(tok, "scalar") == 0) {
             if (!next_token(f, tok, sizeof tok) || strcmp(tok, "bound") != 0 ||
                 !next_double(f, &c->bound)) {
@@ -302,7 +321,7 @@ static void run_case(const gcase *c)
     const gtensor *gx = find(c, "x"), *geps = find(c, "eps");
     float *x = NULL, *eps = NULL, *buf = NULL, *buf2 = NULL;
     float bound = 0.0f, bound2 = 0.0f;
-    char label[96];
+    char label[128];
     double worst;
     const char *worst_name = "bound";
     int i, n_params = 0, count, *seen = NULL;
@@ -343,8 +362,28 @@ static void run_case(const gcase *c)
     }
     cfg.k = c->k;
     cfg.max_batch = c->B;
+    {
+        /* the model line's words are the configuration's own */
+        const char *keys[5] = {"likelihood", "sigma", "prior", "components", "kl"};
+        const char *values[5];
+        char why[160];
+        values[0] = c->likelihood;
+        values[1] = c->sigma;
+        values[2] = c->prior;
+        values[3] = c->components;
+        values[4] = c->kl;
+        for (i = 0; i < 5; i++) {
+            st = vae_config_set(&cfg, keys[i], values[i], why, sizeof why);
+            CHECK(st == VAE_OK, "%s: %s %s", label, keys[i], why);
+            if (st != VAE_OK)
+                return;
+        }
+        if (strcmp(c->likelihood, "bernoulli") != 0 || strcmp(c->prior, "normal") != 0 || strcmp(c->kl, "mc") != 0)
+            snprintf(label, sizeof label, "%s %s k=%d %s/%s/%s", c->act, c->obj, c->k, c->likelihood, c->prior,
+                     c->kl);
+    }
 
-    st = vae_create(&m, &cfg);
+    st = vae_create(&m, &cfg, NULL);
     CHECK(st == VAE_OK && m, "%s: vae_create: %s", label, vae_error(m));
     if (st != VAE_OK || !m)
         goto free_model;
@@ -461,6 +500,6 @@ int main(int argc, char **argv)
     }
     fclose(f);
     CHECK(r == 0, "%s is malformed", path);
-    CHECK(n_cases == 9, "%s has %d cases, expected 9", path, n_cases);
+    CHECK(n_cases == 17, "%s has %d cases, expected 17", path, n_cases);
     return check_summary();
 }

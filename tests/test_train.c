@@ -66,7 +66,7 @@ static void test_training(const float *x, int n_train, const float *xt, int n_te
     vae_config c = small_config();
     vae *m;
     double before, after;
-    vae_create(&m, &c);
+    vae_create(&m, &c, NULL);
     vae_bound(m, xt, n_test, VAE_ELBO, 1, &before);
     train_steps(m, x, n_train, 300);
     vae_bound(m, xt, n_test, VAE_ELBO, 1, &after);
@@ -92,9 +92,9 @@ static void test_iwae_k1_is_elbo(const float *x)
     vae_rng r;
     vae_rng_seed(&r, 9);
     vae_rng_normal(&r, eps, 50 * 8);
-    vae_create(&a, &c);
+    vae_create(&a, &c, NULL);
     c.objective = VAE_IWAE;
-    vae_create(&b, &c);
+    vae_create(&b, &c, NULL);
     vae_gradient(a, x, 50, eps, &ba);
     vae_gradient(b, x, 50, eps, &bb);
     CHECK(ba == bb, "IWAE k=1 bound %.9g equals the ELBO %.9g", bb, ba);
@@ -104,15 +104,21 @@ static void test_iwae_k1_is_elbo(const float *x)
 }
 
 /* select_rows for a model that skips nothing: what the decoder's backward
-   pass computed before it skipped samples of weight zero. */
-static int keep_every_row(void *dev, vae_ref coef, int rows, vae_ref keep)
+   pass computed before it skipped samples of weight zero. It goes through
+   the CPU backend's own write, as any backend's caller would. */
+static vae_status keep_every_row(void *dev, vae_ref weight, int rows, vae_ref kept, int *count)
 {
-    int32_t *kp = (int32_t *)(((cpu_dev *)dev)->mem + keep);
     int r;
-    (void)coef;
-    for (r = 0; r < rows; r++)
-        kp[r] = r;
-    return rows;
+    (void)weight;
+    for (r = 0; r < rows; r++) {
+        int32_t i = r;
+        float f;
+        memcpy(&f, &i, sizeof f);
+        if (vae_backend_cpu()->write(dev, kept + (size_t)r, &f, 1) != VAE_OK)
+            return VAE_ERR_BACKEND;
+    }
+    *count = rows;
+    return VAE_OK;
 }
 
 /* IWAE samples of weight zero are left out of the decoder's backward pass;
@@ -124,9 +130,10 @@ static void test_skipped_samples(const float *x)
 {
     enum { N = 12, K = 9, Z = 8 };
     vae_config c = small_config();
-    kernels every_row = cpu_kernels;
+    vae_backend every_row = *vae_backend_cpu();
+    vae_options opt = {0};
     vae *a, *b;
-    float eps[N * K * Z], lv[Z], ba, bb;
+    float eps[N * K * Z], lv[Z], ba, bb, weight[N * K];
     int i, j, zeros = 0;
     vae_rng r;
     c.objective = VAE_IWAE;
@@ -138,16 +145,17 @@ static void test_skipped_samples(const float *x)
             eps[i * Z + j] = j % 2 ? 5.0f : -5.0f;
     for (j = 0; j < Z; j++)
         lv[j] = -30.0f;
-    vae_create(&a, &c);
-    vae_create(&b, &c);
     every_row.select_rows = keep_every_row;
-    b->k = &every_row;
+    opt.backend = &every_row;
+    vae_create(&a, &c, NULL);
+    vae_create(&b, &c, &opt);
     CHECK(vae_set_tensor(a, "enc.logvar.bias", lv, Z) == VAE_OK, "%s", vae_error(a));
     CHECK(vae_set_tensor(b, "enc.logvar.bias", lv, Z) == VAE_OK, "%s", vae_error(b));
     CHECK(vae_gradient(a, x, N, eps, &ba) == VAE_OK, "gradient: %s", vae_error(a));
     CHECK(vae_gradient(b, x, N, eps, &bb) == VAE_OK, "gradient: %s", vae_error(b));
+    a->be->read(a->dev, a->weight, weight, N * K);
     for (i = 0; i < N * K; i++)
-        zeros += ((cpu_dev *)a->dev)->mem[a->coef + i] == 0.0f;
+        zeros += weight[i] == 0.0f;
     CHECK(zeros == N * K * 2 / 3, "%d of %d samples have weight zero", zeros, N * K);
     CHECK(ba == bb, "bound %.9g with samples skipped, %.9g without", ba, bb);
     CHECK(same_tensors(a, b, 1), "gradients with samples skipped equal those without");
@@ -163,8 +171,8 @@ static void test_determinism_and_checkpoints(const float *x, int n, const float 
     double ba, bl;
     c.objective = VAE_IWAE;
     c.k = 3;
-    vae_create(&a, &c);
-    vae_create(&b, &c);
+    vae_create(&a, &c, NULL);
+    vae_create(&b, &c, NULL);
     train_steps(a, x, n, 40);
     train_steps(b, x, n, 40);
     CHECK(same_tensors(a, b, 0), "same seed, same weights after 40 steps");
@@ -241,7 +249,7 @@ static void test_corrupt_checkpoints(void)
         /* Damage that keeps the CRC valid: a zero generator state (which
            would hang the Gaussian sampler), a step counter at LONG_MAX, a
            NaN weight. Each must be refused by content, not checksum. */
-        size_t clen = get_u32(data + 12), rng_at = 16 + clen + 8, steps_at = 16 + clen;
+        size_t clen = vae_get_le32(data + 12), rng_at = 16 + clen + 8, steps_at = 16 + clen;
         size_t last_value = (size_t)len - 8; /* the last float of the last tensor */
         const float nan = NAN;
         uint32_t u;
@@ -252,10 +260,10 @@ static void test_corrupt_checkpoints(void)
             if (what == 0)
                 memset(copy + rng_at, 0, 32);
             else if (what == 1)
-                put_u32(copy + steps_at, 0xffffffffu), put_u32(copy + steps_at + 4, 0x7fffffffu);
+                put_le32(copy + steps_at, 0xffffffffu), put_le32(copy + steps_at + 4, 0x7fffffffu);
             else
-                memcpy(&u, &nan, 4), put_u32(copy + last_value, u);
-            put_u32(copy + len - 4, vae_crc32(0, copy, (size_t)len - 4));
+                memcpy(&u, &nan, 4), put_le32(copy + last_value, u);
+            put_le32(copy + len - 4, vae_crc32(0, copy, (size_t)len - 4));
             f = fopen(bad, "wb");
             fwrite(copy, 1, (size_t)len, f);
             fclose(f);
@@ -281,9 +289,9 @@ static void test_chunked_evaluation(const float *xt)
     vae *a, *b;
     double la, lb;
     c.latent_dim = 7;
-    vae_create(&a, &c);
+    vae_create(&a, &c, NULL);
     c.max_batch = 1000;
-    vae_create(&b, &c);
+    vae_create(&b, &c, NULL);
     vae_log_likelihood(a, xt, 3, 600, &la);
     vae_log_likelihood(b, xt, 3, 600, &lb);
     CHECK(fabs(la - lb) <= 1e-9 * fabs(lb), "chunked estimate %.12g equals one-pass %.12g", la, lb);
@@ -302,18 +310,18 @@ static void test_bad_input(const float *x)
     vae *m;
     float *nan_x = malloc(sizeof(float) * 50 * 784), before[8];
     c.latent_dim = 0;
-    CHECK(vae_create(&m, &c) == VAE_ERR_ARG && strstr(vae_error(m), "latent"), "latent 0: %s", vae_error(m));
+    CHECK(vae_create(&m, &c, NULL) == VAE_ERR_ARG && strstr(vae_error(m), "latent"), "latent 0: %s", vae_error(m));
     vae_free(m);
     c = small_config();
     c.lr = NAN;
-    CHECK(vae_create(&m, &c) == VAE_ERR_ARG, "lr NaN is refused");
+    CHECK(vae_create(&m, &c, NULL) == VAE_ERR_ARG, "lr NaN is refused");
     vae_free(m);
     c = small_config();
     c.k = 1 << 21;
-    CHECK(vae_create(&m, &c) == VAE_ERR_ARG, "k too large is refused");
+    CHECK(vae_create(&m, &c, NULL) == VAE_ERR_ARG, "k too large is refused");
     vae_free(m);
     c = small_config();
-    vae_create(&m, &c);
+    vae_create(&m, &c, NULL);
     CHECK(vae_train_step(m, x, 51, NULL, NULL) == VAE_ERR_ARG, "batch over max_batch refused");
     CHECK(vae_train_step(m, x, 0, NULL, NULL) == VAE_ERR_ARG, "empty batch refused");
     CHECK(vae_get_tensor(m, "enc.0.weight", before, 8) == VAE_ERR_ARG, "wrong tensor size refused");
@@ -340,8 +348,8 @@ static void test_threads(const float *x, int n)
     vae_config c = small_config();
     vae *a, *b;
     int keep = omp_get_max_threads();
-    vae_create(&a, &c);
-    vae_create(&b, &c);
+    vae_create(&a, &c, NULL);
+    vae_create(&b, &c, NULL);
     omp_set_num_threads(1);
     train_steps(a, x, n, 20);
     omp_set_num_threads(2);

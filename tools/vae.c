@@ -436,7 +436,7 @@ static int cmd_train(int argc, char **argv)
         status = EXIT_USAGE;
         goto done;
     }
-    st = vae_create(&m, &cfg);
+    st = vae_create(&m, &cfg, NULL);
     if (st != VAE_OK) {
         /* the options were checked one by one; this is a combination, such
            as --batch times --k, that the library cannot hold */

@@ -1,0 +1,212 @@
+/* vae_backend.h — the interface between the vae model and what runs it.
+
+   For people who write a backend (the OpenCL one in opencl/ is the second)
+   or choose one; vae.h alone is enough to train and use a model.
+
+   A backend is a table of function pointers, filled with designated
+   initialisers:
+
+       static const vae_backend my_backend = {
+           .version = VAE_BACKEND_VERSION,
+           .name = "mine",
+           .create = my_create,
+           .gemm = my_gemm,
+           ...
+       };
+
+   and handed to vae_create or vae_load_ex in vae_options.backend. Every
+   slot is required. vae_backend_cpu() returns the built-in one.
+
+   MEMORY. The model asks for one block of `floats` floats when it is
+   created and addresses everything in it by vae_ref, an offset counted in
+   floats. Every tensor starts at a multiple of the model's alignment:
+   max(VAE_BUFFER_ALIGN, .alignment) bytes, so a backend that maps tensors
+   to sub-buffers (OpenCL's base-address alignment) can set .alignment.
+   A tensor is one of: parameters, their gradients and optimiser moments
+   (each a contiguous range), activations, or scratch. The model never
+   touches a float directly: values cross only through write and read.
+
+   ERRORS. Every operation returns VAE_OK or a failure status (a kernel
+   launch can fail on a GPU). After a failure the model stops the call in
+   progress and reports it; .error may give a reason (or NULL).
+
+   SYNCHRONISATION. Operations may run asynchronously, in order. Values
+   come back to the host in three places only, and a backend must finish
+   the work before them there:
+     read         a training step's per-image bounds (n floats); evaluation's
+                  log-weights; encodings and decodings; checkpoints
+     select_rows  the count of IWAE samples with non-zero weight, once per
+                  step of the IWAE objective
+     all_finite   whether the gradients are finite, once per step
+   write is the only other transfer: the batch and, when the host draws
+   it, the noise.
+
+   SHAPES. Matrices are row-major, rows first in the comments. In training
+   and evaluation the encoder sees n images and the decoder R = n * k rows,
+   where row r = b * k + i is sample i of image b. Densities over z omit
+   the -Z/2 log(2 pi) that every Gaussian here shares: it cancels in
+   log p(z) - log q(z|x).
+
+   CONFORMANCE. tests/test_backend.c runs every operation of a backend
+   against a plain-C reference on awkward sizes; a backend passes it
+   before it is used.
+*/
+#ifndef VAE_BACKEND_H
+#define VAE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vae.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Changes whenever a slot is added, removed or changes meaning; the model
+   refuses a table of another version. */
+#define VAE_BACKEND_VERSION 1
+
+/* The least alignment of every tensor, in bytes: a cache line. */
+#define VAE_BUFFER_ALIGN 64
+
+/* An offset into the backend's memory, in floats. */
+typedef size_t vae_ref;
+#define VAE_NO_REF ((vae_ref)-1)
+
+/* The activations that bias_act and act_backward apply: the hidden ones of
+   vae_activation, and these two. */
+enum { VAE_ACT_NONE = 16, VAE_ACT_SIGMOID = 17 };
+
+struct vae_backend {
+    int version;          /* VAE_BACKEND_VERSION */
+    const char *name;     /* for messages */
+    size_t alignment;     /* a power of two: bytes every tensor must start at a multiple of (0: VAE_BUFFER_ALIGN) */
+
+    /* ---- memory ---- */
+
+    /* *dev gets a block of `floats` floats, contents undefined. params is
+       vae_options.backend_params, for the backend to interpret. On failure
+       why (why_len bytes) says why. */
+    vae_status (*create)(void **dev, size_t floats, const void *params, char *why, size_t why_len);
+    void (*destroy)(void *dev); /* dev may be NULL */
+    /* Why the last operation failed, or NULL. */
+    const char *(*error)(void *dev);
+    vae_status (*write)(void *dev, vae_ref dst, const float *src, size_t n);
+    vae_status (*read)(void *dev, vae_ref src, float *dst, size_t n);
+    vae_status (*zero)(void *dev, vae_ref dst, size_t n);
+
+    /* ---- layers ---- */
+
+    /* c (m, n) = op(a) (m, k) op(b) (k, n), op(x) = x or x^T as ta, tb say;
+       c is only written (it may hold NaN before). lda, ldb, ldc are row
+       strides. */
+    vae_status (*gemm)(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
+                       vae_ref c, int ldc);
+    /* y (rows, cols) = act(y + bias (cols)). */
+    vae_status (*bias_act)(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act);
+    /* Given dy (rows, cols), the gradient of the loss with respect to the
+       output y = act(a) (rows, cols), replaces dy by the gradient with
+       respect to a, times scale[r] per row (scale (rows), or VAE_NO_REF
+       for 1); dbias (cols) = its column sums. */
+    vae_status (*act_backward)(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows, int cols,
+                               int act);
+
+    /* ---- latent variables ---- */
+
+    /* From mu_logvar (n, 2Z) = [mu | logvar] and eps (R, Z): std (n, Z) =
+       exp(logvar / 2), z (R, Z) = mu_b + std_b eps_r, and log_p_minus_q (R)
+       = log N(z_r; 0, I) - log q(z_r | x_b) = sum (eps^2 + logvar - z^2) / 2.
+       Priors are densities relative to N(0, I): one other than N(0, I)
+       then adds its log p(z) - log N(z; 0, I). */
+    vae_status (*reparam)(void *dev, vae_ref mu_logvar, vae_ref eps, vae_ref std, vae_ref z, vae_ref log_p_minus_q,
+                          int n, int k, int zdim);
+    /* The reverse: dmu_logvar (n, 2Z) from dz (R, Z), the loss's gradient
+       with respect to z. Unless weight (R: each sample's weight in the
+       loss) is VAE_NO_REF, dz first gets the gradient of the loss's
+       -weight[r] (log N(z_r; 0, I) - log q) added: weight[r] z_r, and
+       -weight[r] / 2 for logvar; weight is VAE_NO_REF when the bound holds
+       no such term (the analytic KL). Then dmu = sum_i dz, dlogvar =
+       sum_i dz std eps / 2. */
+    vae_status (*reparam_backward)(void *dev, vae_ref dz, vae_ref z, vae_ref eps, vae_ref std, vae_ref weight,
+                                   vae_ref dmu_logvar, int n, int k, int zdim);
+    /* A mixture of K diagonal Gaussians: mean, logvar (K, Z), logit (K),
+       weights softmax(logit). log_p_minus_q[r] += log p(z_r) - log N(z_r;
+       0, I). For the backward pass, resp (R, K) gets each row's
+       responsibilities and cache (K (Z + 1)) exp(-logvar) and the log
+       weights. The backward adds weight[r] times the gradient of
+       -(log p(z_r) - log N(z_r; 0, I)) to dz (R, Z) and writes the
+       gradients of the loss, -sum_r weight[r] d log p(z_r), to dmean,
+       dlogvar (K, Z) and dlogit (K). */
+    vae_status (*mog_log_prob)(void *dev, vae_ref z, vae_ref mean, vae_ref logvar, vae_ref logit, vae_ref cache,
+                               vae_ref resp, vae_ref log_p_minus_q, int rows, int zdim, int components);
+    vae_status (*mog_backward)(void *dev, vae_ref z, vae_ref mean, vae_ref cache, vae_ref resp, vae_ref weight,
+                               vae_ref dz, vae_ref dmean, vae_ref dlogvar, vae_ref dlogit, int rows, int zdim,
+                               int components);
+    /* Analytic KL(q(z|x_b) || N(0, I)) = sum 0.5 (mu^2 + exp(logvar) - 1 -
+       logvar): log_p_minus_q[r] = -KL of the row's image. The backward
+       adds each image's total row weight times KL's gradient to
+       dmu_logvar (n, 2Z). */
+    vae_status (*kl_normal)(void *dev, vae_ref mu_logvar, vae_ref log_p_minus_q, int n, int k, int zdim);
+    vae_status (*kl_normal_backward)(void *dev, vae_ref mu_logvar, vae_ref weight, vae_ref dmu_logvar, int n, int k,
+                                     int zdim);
+
+    /* ---- likelihoods ---- */
+
+    /* The decoder's output layer before its bias is out (R, D); with the
+       bias (D) added, l = out + bias are the logits, and x (n, D) the
+       images (image r / k for row r). */
+    /* Bernoulli: log_px[r] = sum x l - softplus(l). With grad, out is
+       replaced by the gradient of -log p(x|z) with respect to l,
+       sigmoid(l) - x. */
+    vae_status (*bernoulli)(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_px, int rows, int k,
+                            int d, int grad);
+    /* Gaussian with mean sigmoid(l) and sigma = exp(log_sigma[0]):
+       log_px[r] = -d/2 log(2 pi sigma^2) - sq_err[r] / (2 sigma^2), with
+       sq_err[r] = sum (x - mean)^2. With grad, out is replaced by the
+       gradient of -log p(x|z) with respect to l. */
+    vae_status (*gaussian)(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_sigma, vae_ref log_px,
+                           vae_ref sq_err, int rows, int k, int d, int grad);
+    /* dlog_sigma[0] = sum_r weight[r] (d - sq_err[r] / sigma^2), the
+       gradient of the loss with respect to log sigma. */
+    vae_status (*gaussian_backward)(void *dev, vae_ref sq_err, vae_ref weight, vae_ref log_sigma,
+                                    vae_ref dlog_sigma, int rows, int d);
+
+    /* ---- the bound ---- */
+
+    /* logw (R) = log_px + log_p_minus_q; bound (n) per image: the mean of
+       its k log-weights (ELBO) or their logsumexp - log k (IWAE); weight
+       (R) = each sample's weight in the loss, the batch's mean of -bound:
+       1 / (n k) (ELBO), the normalised importance weight / n (IWAE),
+       flushed to exactly 0 below 2^-60 / n. */
+    vae_status (*combine)(void *dev, vae_ref log_px, vae_ref log_p_minus_q, vae_ref logw, vae_ref bound,
+                          vae_ref weight, int n, int k, int iwae);
+    /* kept (rows, int32) gets the indices of the rows whose weight is not
+       0, in order; *count their number (a value back to the host). */
+    vae_status (*select_rows)(void *dev, vae_ref weight, int rows, vae_ref kept, int *count);
+    /* dst row j = src row kept[j], j < count, rows of width floats; dst may
+       be src. */
+    vae_status (*gather_rows)(void *dev, vae_ref dst, vae_ref src, vae_ref kept, int count, int width);
+    /* The inverse, in place: x row kept[j] = x row j for j < count, and
+       the other of its `rows` rows 0. */
+    vae_status (*scatter_rows)(void *dev, vae_ref x, vae_ref kept, int count, int rows, int width);
+
+    /* ---- the update ---- */
+
+    /* *finite = 1 when every x[0..n) is finite, else 0. */
+    vae_status (*all_finite)(void *dev, vae_ref x, size_t n, int *finite);
+    /* One step of Adam (adamax 0) or Adamax on n parameters p with
+       gradients g and moments m1, m2, as PyTorch computes it; t counts the
+       steps from 1. */
+    vae_status (*adam)(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float beta1,
+                       float beta2, float eps, long t, int adamax);
+};
+
+/* The built-in backend: portable C, OpenMP where the compiler has it. */
+const vae_backend *vae_backend_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
