@@ -1468,33 +1468,40 @@ static vae_status finish(vae *m, vae_status s)
 
 /* Each field through the table's own parser (so that its range is checked
    in one place), then what ties fields together. */
-static vae_status check_config(vae *m, const vae_config *c)
+vae_status vae_config_check(const vae_config *c, char *why, size_t why_len)
 {
-    char text[160], why[160];
+    char text[160], reason[160];
     vae_config scratch;
-    int i, geometry = c->image_rows * c->image_cols;
+    int i;
+    if (!c)
+        return say(VAE_ERR_ARG, why, why_len, "no configuration given");
     for (i = 0; i < N_FIELDS; i++) {
         const char *key = config_fields[i].key;
         if (vae_config_get(c, key, text, sizeof text) < 0)
-            return fail(m, VAE_ERR_ARG, "%s: out of range", key);
-        if (vae_config_set(&scratch, key, text, why, sizeof why) != VAE_OK)
-            return fail(m, VAE_ERR_ARG, "%s %s", key, why);
+            return say(VAE_ERR_ARG, why, why_len, "%s is out of range", key);
+        if (vae_config_set(&scratch, key, text, reason, sizeof reason) != VAE_OK)
+            return say(VAE_ERR_ARG, why, why_len, "%s %s", key, reason);
     }
-    if (c->image_rows || c->image_cols || c->image_channels) {
-        if (!c->image_rows || !c->image_cols || !c->image_channels ||
-            (double)geometry * c->image_channels != (double)c->input_dim)
-            return fail(m, VAE_ERR_ARG, "images of %dx%dx%d do not have input_dim %d values", c->image_rows,
-                        c->image_cols, c->image_channels, c->input_dim);
-    }
+    if ((c->image_rows || c->image_cols || c->image_channels) &&
+        (double)c->image_rows * c->image_cols * c->image_channels != (double)c->input_dim)
+        return say(VAE_ERR_ARG, why, why_len, "images of %dx%dx%d do not have input_dim %d values", c->image_rows,
+                   c->image_cols, c->image_channels, c->input_dim);
     if ((double)c->max_batch * c->k > (double)VAE_MAX_ROWS)
-        return fail(m, VAE_ERR_ARG, "max_batch * k = %.0f is over %d rows", (double)c->max_batch * c->k,
-                    VAE_MAX_ROWS);
+        return say(VAE_ERR_ARG, why, why_len, "max_batch * k = %.0f is over %d rows", (double)c->max_batch * c->k,
+                   VAE_MAX_ROWS);
     if (c->sigma != 0.0f && c->likelihood != VAE_GAUSSIAN)
-        return fail(m, VAE_ERR_ARG, "sigma is for the gaussian likelihood only");
+        return say(VAE_ERR_ARG, why, why_len, "sigma is for the gaussian likelihood only");
     if (c->kl == VAE_KL_ANALYTIC && (c->objective != VAE_ELBO || c->prior != VAE_PRIOR_NORMAL))
-        return fail(m, VAE_ERR_ARG, "the analytic KL needs the elbo objective and the normal prior (the iwae "
-                                    "bound and the mog prior have no closed form)");
+        return say(VAE_ERR_ARG, why, why_len, "the analytic KL needs the elbo objective and the normal prior "
+                                              "(the iwae bound and the mog prior have no closed form)");
     return VAE_OK;
+}
+
+static vae_status check_config(vae *m, const vae_config *c)
+{
+    char why[sizeof m->error];
+    vae_status s = vae_config_check(c, why, sizeof why);
+    return s == VAE_OK ? s : fail(m, s, "%s", why);
 }
 
 /* ---- likelihoods ---- */

@@ -265,6 +265,10 @@ int vae_config_fields(const vae_field **fields);
    On failure *c is unchanged and why (why_len bytes) says what is wrong. */
 vae_status vae_config_set(vae_config *c, const char *key, const char *value, char *why, size_t why_len);
 
+/* VAE_OK when vae_create would accept c; else why (why_len bytes) says
+   what is wrong. */
+vae_status vae_config_check(const vae_config *c, char *why, size_t why_len);
+
 /* The field named key as text (as vae_config_set reads it) into buf;
    returns the text's length, or -1 when key names no field or buf is too
    small. */

@@ -70,7 +70,8 @@ for cmd in "--help" "help" "train --help" "eval --help" "help train" "train --ba
 done
 "$vae" train --help >"$tmp/help"
 for o in data train test holdout limit epochs batch objective k optimizer lr adam-eps \
-    hidden latent act binarize seed out threads help; do
+    hidden latent act likelihood sigma prior components kl beta1 beta2 binarize seed out \
+    threads help; do
     check "train --help lists --$o" grep -q -- "^  --${o}[ =]" "$tmp/help"
 done
 check "train --help shows the batch default" grep -q -- '--batch N .*(default 20)' "$tmp/help"
@@ -80,7 +81,7 @@ check "train --help shows the hidden default" grep -q '(default 200,200)' "$tmp/
 "$vae" --help >"$tmp/help"
 check "vae --help fits in 80 columns" [ "$(awk 'length > 80' "$tmp/help" | wc -l)" -eq 0 ]
 "$vae" eval --help >"$tmp/help"
-for o in model data test limit objective k nll seed threads help; do
+for o in model data test limit objective binarize k nll seed threads help; do
     check "eval --help lists --$o" grep -q -- "^  --${o}[ =]" "$tmp/help"
 done
 
@@ -120,6 +121,18 @@ expect 2 '--optimizer must be adam or adamax' train $t --optimizer sgd
 expect 2 '--act must be tanh, relu or leakyrelu' train $t --act sigmoid
 expect 2 '--binarize must be' train $t --binarize sometimes
 expect 2 '--threads must be' train $t --threads 0
+expect 2 '--likelihood must be bernoulli or gaussian' train $t --likelihood poisson
+expect 2 '--sigma must be a number >= 0' train $t --likelihood gaussian --sigma -1
+expect 2 '--sigma goes with --likelihood gaussian' train $t --sigma 0.5
+expect 2 '--prior must be normal or mog' train $t --prior vamp
+expect 2 '--components must be an integer' train $t --prior mog --components 0
+expect 2 '--components goes with --prior mog' train $t --components 4
+expect 2 '--kl must be mc or analytic' train $t --kl exact
+expect 2 'analytic KL needs the elbo objective' train $t --kl analytic --objective iwae \
+    --out "$tmp/never"
+expect 2 'analytic KL needs the elbo objective' train $t --kl analytic --prior mog \
+    --out "$tmp/never"
+expect 2 '--beta1 must be' train $t --beta1 1
 expect 2 '--out needs a non-empty value' train $t --out ''
 expect 2 '--help takes no value' train --help=yes
 expect 2 'needs --data DIR or --train FILE' train
@@ -253,6 +266,32 @@ status=$?
 check "a dynamic iwae adamax relu run exits 0 ($(cat "$tmp/stderr"))" [ "$status" -eq 0 ]
 check "--threads warns at most once" [ "$(wc -l <"$tmp/stderr")" -le 1 ]
 check "the dynamic run logs one row" [ "$(wc -l <"$tmp/dyn/log.csv")" -eq 2 ]
+
+# ---- the other likelihood, prior and KL ----
+
+"$vae" train $tiny --epochs 2 --likelihood gaussian --out "$tmp/gauss" >"$tmp/stdout" 2>"$tmp/stderr"
+check "a gaussian run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+check "a gaussian run keeps pixels grey" grep -q 'pixel / 255' "$tmp/stdout"
+check "a gaussian run learns sigma" grep -q 'sigma learned' "$tmp/stdout"
+check "the gaussian bound improves" awk -F, \
+    'NR == 2 { first = $2 } NR == 3 { exit !($2 > first) }' "$tmp/gauss/log.csv"
+"$vae" eval --model "$tmp/gauss/model.vae" --test "$images" --limit 50 >"$tmp/eval" 2>"$tmp/stderr"
+check "eval of a gaussian model reads grey pixels ($(cat "$tmp/stderr"))" \
+    grep -Eq '^test_bound -?[0-9]+\.[0-9]{4}$' "$tmp/eval"
+"$vae" eval --model "$tmp/gauss/model.vae" --test "$images" --limit 50 --binarize static \
+    >"$tmp/eval2" 2>&1
+check "eval --binarize static changes a gaussian model's bound" eval '! cmp -s "$tmp/eval" "$tmp/eval2"'
+"$vae" train $tiny --epochs 2 --prior mog --components 3 --out "$tmp/mog" >"$tmp/stdout" \
+    2>"$tmp/stderr"
+check "a mog run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+check "a mog run logs the perplexity" [ "$(head -n 1 "$tmp/mog/log.csv")" = \
+    "epoch,train_bound,test_bound,seconds,perplexity" ]
+check "the mixture's perplexity is in [1, 3]" awk -F, \
+    'NR > 1 && !($5 >= 1 && $5 <= 3) { bad = 1 } END { exit bad || NR != 3 }' "$tmp/mog/log.csv"
+check "a mog run prints the perplexity" grep -q 'perplexity [0-9.]*$' "$tmp/stdout"
+"$vae" train $tiny --epochs 1 --kl analytic --out "$tmp/kl" >"$tmp/stdout" 2>"$tmp/stderr"
+check "an analytic-KL run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+check "an analytic-KL run says so" grep -q 'analytic KL' "$tmp/stdout"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

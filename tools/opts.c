@@ -73,28 +73,6 @@ static int parse_real(const char *s, double max, double *out)
     return 1;
 }
 
-/* "200,200": 1..OPT_LIST_MAX integers, no empty entries. */
-static int parse_list(const char *s, double min, double max, opt_list *out)
-{
-    opt_list l;
-    char item[32];
-    l.n = 0;
-    for (;;) {
-        size_t len = strcspn(s, ",");
-        if (len == 0 || len >= sizeof item || l.n == OPT_LIST_MAX)
-            return 0;
-        memcpy(item, s, len);
-        item[len] = '\0';
-        if (!parse_int(item, min, max, &l.v[l.n++]))
-            return 0;
-        if (s[len] == '\0')
-            break;
-        s += len + 1;
-    }
-    *out = l;
-    return 1;
-}
-
 // ---- parsing ----
 
 /* Stores value into o's destination, or explains in one line why not. */
@@ -142,12 +120,13 @@ static int set_value(const opt *o, const char *value)
                     o->choices[i]);
         fprintf(stderr, ", not '%s'\n", value);
         return 0;
-    case OPT_LIST:
-        if (parse_list(value, o->min, o->max, (opt_list *)o->dst))
+    case OPT_FIELD: {
+        char why[200];
+        if (vae_config_set((vae_config *)o->dst, o->field->key, value, why, sizeof why) == VAE_OK)
             return 1;
-        cli_error("--%s must be 1 to %d comma-separated integers from %.0f to %.0f, not '%s'",
-                  o->name, OPT_LIST_MAX, o->min, o->max, value);
+        cli_error("--%s %s", o->name, why);
         return 0;
+    }
     case OPT_HELP:
         break;
     }
@@ -216,10 +195,11 @@ int opt_parse(const opt *table, int argc, char **argv, const char *command)
 /* "--name META" as the usage text shows it. */
 static void option_words(const opt *o, char *buf, size_t size)
 {
+    const char *const *choices = o->kind == OPT_FIELD ? o->field->choices : o->choices;
     int i, n = snprintf(buf, size, "--%s", o->name);
-    if (o->kind == OPT_CHOICE) {
-        for (i = 0; o->choices[i] && n > 0 && (size_t)n < size; i++)
-            n += snprintf(buf + n, size - (size_t)n, "%s%s", i ? "|" : " ", o->choices[i]);
+    if (choices) {
+        for (i = 0; choices[i] && n > 0 && (size_t)n < size; i++)
+            n += snprintf(buf + n, size - (size_t)n, "%s%s", i ? "|" : " ", choices[i]);
     } else if (o->meta) {
         snprintf(buf + n, size - (size_t)n, " %s", o->meta);
     }
@@ -228,7 +208,6 @@ static void option_words(const opt *o, char *buf, size_t size)
 /* The default shown after the help: o->def if set, else the current value. */
 static void default_text(const opt *o, char *buf, size_t size)
 {
-    int i, n;
     buf[0] = '\0';
     if (o->def) {
         snprintf(buf, size, "%s", o->def);
@@ -251,12 +230,9 @@ static void default_text(const opt *o, char *buf, size_t size)
     case OPT_CHOICE:
         snprintf(buf, size, "%s", o->choices[*(const int *)o->dst]);
         break;
-    case OPT_LIST: {
-        const opt_list *l = (const opt_list *)o->dst;
-        for (i = 0, n = 0; i < l->n && n >= 0 && (size_t)n < size; i++)
-            n += snprintf(buf + n, size - (size_t)n, "%s%d", i ? "," : "", l->v[i]);
+    case OPT_FIELD:
+        snprintf(buf, size, "%s", o->field->def);
         break;
-    }
     case OPT_HELP:
         break;
     }
@@ -307,4 +283,26 @@ void opt_help(FILE *f, const opt *table)
         fprintf(f, "  %-*s  ", width, words);
         print_wrapped(f, text, 4 + width, 4 + width);
     }
+}
+
+void opt_add_fields(opt *table, int *n, int cap, vae_config *cfg, int *given)
+{
+    static const char *const meta[] = {"N", "X", "N", NULL, "N,N,..."};
+    const vae_field *fields;
+    int count = vae_config_fields(&fields), i;
+    for (i = 0; i < count && *n < cap - 1; i++) {
+        opt *o = &table[*n];
+        if (!fields[i].option)
+            continue;
+        memset(o, 0, sizeof *o);
+        o->name = fields[i].option;
+        o->kind = OPT_FIELD;
+        o->dst = cfg;
+        o->field = &fields[i];
+        o->meta = meta[fields[i].type];
+        o->help = fields[i].help;
+        o->given = given ? &given[i] : NULL;
+        ++*n;
+    }
+    memset(&table[*n], 0, sizeof table[*n]);
 }

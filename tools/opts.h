@@ -3,7 +3,9 @@
    A command describes its options in a table; opt_parse walks argv against
    it and opt_help prints the same table as the usage text, so an option and
    its help cannot drift apart. Defaults are whatever the destinations hold
-   before parsing. Hand-written (getopt_long is not C99): "--name value" and
+   before parsing. Options that set a field of the model's configuration
+   come from the library's table of fields (vae_config_fields), which
+   parses, checks and describes them. Hand-written (getopt_long is not C99): "--name value" and
    "--name=value"; every number is checked for trailing junk, range and (for
    reals) finiteness; a value may start with '-' ("--latent -3" is a range
    error, not a missing value).
@@ -22,16 +24,9 @@ typedef enum {
     OPT_REAL,   /* double *, > 0 and < max (max 0: finite) */
     OPT_STR,    /* const char **, non-empty */
     OPT_CHOICE, /* int *, index into choices */
-    OPT_LIST,   /* opt_list *, 1..OPT_LIST_MAX integers from min to max */
+    OPT_FIELD,  /* vae_config *, the field named by field */
     OPT_HELP    /* prints the usage text */
 } opt_kind;
-
-#define OPT_LIST_MAX VAE_MAX_HIDDEN
-
-typedef struct {
-    int n;
-    int v[OPT_LIST_MAX];
-} opt_list;
 
 typedef struct {
     const char *name;             /* "batch" for --batch; NULL ends a table */
@@ -40,8 +35,9 @@ typedef struct {
     const char *meta;             /* value placeholder in the usage text: "N" */
     const char *help;             /* one line */
     const char *def;              /* default as shown, when the value would mislead */
-    double min, max;              /* OPT_INT, OPT_LIST: [min, max]; OPT_REAL: (0, max) */
+    double min, max;              /* OPT_INT: [min, max]; OPT_REAL: (0, max) */
     const char *const *choices;   /* OPT_CHOICE: NULL-terminated */
+    const vae_field *field;       /* OPT_FIELD */
     int required;                 /* opt_parse fails when it is not given */
     int *given;                   /* if not NULL, set to 1 when it is given */
 } opt;
@@ -58,6 +54,11 @@ int opt_parse(const opt *table, int argc, char **argv, const char *command);
 /* Prints each option with its value, help and default, wrapped to 80
    columns. */
 void opt_help(FILE *f, const opt *table);
+
+/* Appends to table (its end at *n, room for cap entries, one kept for the
+   terminator) an OPT_FIELD entry for each field of the configuration that
+   has an option, setting cfg; marks given[i] when field i is given. */
+void opt_add_fields(opt *table, int *n, int cap, vae_config *cfg, int *given);
 
 /* Prints "vae: <message>" and a newline on stderr. */
 void cli_error(const char *fmt, ...)

@@ -45,12 +45,9 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 static const char *const objective_names[] = {"elbo", "iwae", NULL};
 static const vae_objective objectives[] = {VAE_ELBO, VAE_IWAE};
-static const char *const optimizer_names[] = {"adam", "adamax", NULL};
-static const vae_optimizer optimizers[] = {VAE_ADAM, VAE_ADAMAX};
-static const char *const activation_names[] = {"tanh", "relu", "leakyrelu", NULL};
-static const vae_activation activations[] = {VAE_TANH, VAE_RELU, VAE_LEAKY_RELU};
-static const char *const binarize_names[] = {"static", "dynamic", NULL};
-static const vae_binarize binarizations[] = {VAE_BINARY_STATIC, VAE_BINARY_DYNAMIC};
+static const char *const binarize_names[] = {"static", "dynamic", "none", NULL};
+static const vae_binarize binarizations[] = {VAE_BINARY_STATIC, VAE_BINARY_DYNAMIC, VAE_GRAY};
+enum { BINARIZE_STATIC, BINARIZE_DYNAMIC, BINARIZE_NONE };
 
 /* Set by SIGINT: training stops after the current step. */
 static volatile sig_atomic_t interrupted;
@@ -141,50 +138,70 @@ static void set_threads(int threads)
 #endif
 }
 
-/* "784-200-200-50" */
-static void describe_layers(const vae_config *c, char *buf, size_t size)
+/* The value of configuration field key, as text. */
+static const char *field_text(const vae_config *c, const char *key, char *buf, size_t size)
 {
+    if (vae_config_get(c, key, buf, size) < 0)
+        snprintf(buf, size, "?");
+    return buf;
+}
+
+/* "784-200-200-50 tanh, gaussian likelihood (sigma learned), mog prior (16
+   components), elbo k=1 (analytic KL), adam lr 0.001" */
+static void describe_model(const vae_config *c, char *buf, size_t size)
+{
+    char t[5][32];
     int i, n = snprintf(buf, size, "%d", c->input_dim);
     for (i = 0; i < c->n_hidden && n > 0 && (size_t)n < size; i++)
         n += snprintf(buf + n, size - (size_t)n, "-%d", c->hidden[i]);
+    if (n <= 0 || (size_t)n >= size)
+        return;
+    n += snprintf(buf + n, size - (size_t)n, "-%d %s, %s likelihood", c->latent_dim,
+                  field_text(c, "activation", t[0], sizeof t[0]), field_text(c, "likelihood", t[1], sizeof t[1]));
+    if (c->likelihood == VAE_GAUSSIAN && n > 0 && (size_t)n < size)
+        n += c->sigma == 0.0f ? snprintf(buf + n, size - (size_t)n, " (sigma learned)")
+                              : snprintf(buf + n, size - (size_t)n, " (sigma %g)", (double)c->sigma);
     if (n > 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, "-%d", c->latent_dim);
+        n += snprintf(buf + n, size - (size_t)n, ", %s prior", field_text(c, "prior", t[2], sizeof t[2]));
+    if (c->prior == VAE_PRIOR_MOG && n > 0 && (size_t)n < size)
+        n += snprintf(buf + n, size - (size_t)n, " (%d components)", c->components);
+    if (n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, ", %s k=%d%s, %s lr %g", field_text(c, "objective", t[3], sizeof t[3]),
+                 c->k, c->kl == VAE_KL_ANALYTIC ? " (analytic KL)" : "",
+                 field_text(c, "optimizer", t[4], sizeof t[4]), (double)c->lr);
 }
 
 // ---- vae train ----
 
+#define MAX_FIELDS 32
+
 typedef struct {
     const char *data, *train, *test, *out;
-    int holdout, limit, threads;
-    int epochs, batch, k, latent;
-    int objective, optimizer, activation, binarize; /* indices into the name lists */
-    double lr, adam_eps;
-    opt_list hidden;
-    uint64_t seed;
+    int holdout, limit, threads, epochs;
+    int binarize;              /* index into binarize_names; -1: by the likelihood */
+    vae_config cfg;            /* the model; the data set its input size and geometry */
+    int given[MAX_FIELDS];     /* which fields of cfg the command line set */
 } train_args;
 
 /* Defaults: the library's reference configuration, 10 epochs, out/. */
 static void train_defaults(train_args *a)
 {
-    vae_config c;
-    int i;
-    vae_config_init(&c);
     memset(a, 0, sizeof *a);
     a->out = "out";
     a->epochs = 10;
-    a->batch = c.max_batch;
-    a->k = c.k;
-    a->latent = c.latent_dim;
-    a->objective = c.objective == VAE_IWAE;
-    a->optimizer = c.optimizer == VAE_ADAMAX;
-    a->activation = c.activation == VAE_RELU ? 1 : c.activation == VAE_LEAKY_RELU ? 2 : 0;
-    a->binarize = 0;
-    a->lr = c.lr;
-    a->adam_eps = c.eps;
-    a->hidden.n = c.n_hidden;
-    for (i = 0; i < c.n_hidden; i++)
-        a->hidden.v[i] = c.hidden[i];
-    a->seed = c.seed;
+    a->binarize = -1;
+    vae_config_init(&a->cfg);
+}
+
+/* Whether the command line set the configuration field key. */
+static int field_given(const train_args *a, const char *key)
+{
+    const vae_field *fields;
+    int count = vae_config_fields(&fields), i;
+    for (i = 0; i < count && i < MAX_FIELDS; i++)
+        if (strcmp(fields[i].key, key) == 0)
+            return a->given[i];
+    return 0;
 }
 
 static const char train_usage[] =
@@ -201,80 +218,28 @@ static const char train_notes[] =
     "--holdout N (which replaces the t10k files of --data). --holdout is taken\n"
     "from the images that --limit keeps. After every epoch the test bound is\n"
     "computed with the training objective and k, and OUT/model.vae and\n"
-    "OUT/log.csv (epoch,train_bound,test_bound,seconds; bounds in nats per\n"
-    "image, seconds of training) are replaced atomically: an interrupted or\n"
-    "diverged run keeps its last good epoch, and a run that fails before its\n"
-    "first epoch leaves OUT as it was.\n"
+    "OUT/log.csv (epoch,train_bound,test_bound,seconds, then perplexity with\n"
+    "--prior mog; bounds in nats per image, seconds of training) are replaced\n"
+    "atomically: an interrupted or diverged run keeps its last good epoch, and\n"
+    "a run that fails before its first epoch leaves OUT as it was.\n"
     "\n"
+    "Likelihoods: bernoulli models binary pixels; gaussian models grey ones\n"
+    "(pixel / 255) with mean sigmoid(output) and one sigma, learned unless\n"
+    "--sigma fixes it, and gives bounds that are log-densities (positive).\n"
     "Binarisation: static sets pixels >= 0.5 to 1; dynamic draws a fresh\n"
     "Bernoulli(pixel) image each time one is used, and the test set is then one\n"
-    "fixed draw from --seed. A progress bar is drawn on stderr when it is a\n"
-    "terminal; one line per epoch goes to stdout.\n"
+    "fixed draw from --seed; none keeps pixel / 255 (the gaussian's default).\n"
+    "--kl analytic computes the ELBO's KL term exactly (elbo, normal prior).\n"
+    "A progress bar is drawn on stderr when it is a terminal; one line per\n"
+    "epoch goes to stdout.\n"
     "\n"
     "Exit status: 0 done, 1 failed (files, memory, divergence), 2 bad usage.\n";
 
-/* Parses the train command line into *a: OPT_OK, or the exit status. */
-static int train_parse(train_args *a, int argc, char **argv, int *status)
+/* The command line's combinations that the options alone cannot check. */
+static int train_check(train_args *a)
 {
-    opt table[] = {
-        {.name = "data", .kind = OPT_STR, .dst = &a->data, .meta = "DIR",
-         .help = "read DIR/{train,t10k}-images-idx3-ubyte[.gz]"},
-        {.name = "train", .kind = OPT_STR, .dst = &a->train, .meta = "FILE",
-         .help = "training images (IDX, plain or .gz)"},
-        {.name = "test", .kind = OPT_STR, .dst = &a->test, .meta = "FILE",
-         .help = "test images, with --train"},
-        {.name = "holdout", .kind = OPT_INT, .dst = &a->holdout, .meta = "N",
-         .help = "test on the last N training images instead", .def = "none",
-         .min = 1, .max = 2147483647},
-        {.name = "limit", .kind = OPT_INT, .dst = &a->limit, .meta = "N",
-         .help = "use only the first N training images, for quick tests", .def = "all",
-         .min = 1, .max = 2147483647},
-        {.name = "epochs", .kind = OPT_INT, .dst = &a->epochs, .meta = "N",
-         .help = "passes over the training images", .min = 1, .max = 100000},
-        {.name = "batch", .kind = OPT_INT, .dst = &a->batch, .meta = "N",
-         .help = "images per optimiser step", .min = 1, .max = 1 << 20},
-        {.name = "objective", .kind = OPT_CHOICE, .dst = &a->objective,
-         .help = "bound to maximise", .choices = objective_names},
-        {.name = "k", .kind = OPT_INT, .dst = &a->k, .meta = "N",
-         .help = "samples of z per image", .min = 1, .max = 1 << 20},
-        {.name = "optimizer", .kind = OPT_CHOICE, .dst = &a->optimizer,
-         .help = "update rule", .choices = optimizer_names},
-        {.name = "lr", .kind = OPT_REAL, .dst = &a->lr, .meta = "X",
-         .help = "learning rate", .max = 1000},
-        {.name = "adam-eps", .kind = OPT_REAL, .dst = &a->adam_eps, .meta = "X",
-         .help = "epsilon of Adam and Adamax", .max = 1},
-        {.name = "hidden", .kind = OPT_LIST, .dst = &a->hidden, .meta = "N,N,...",
-         .help = "hidden widths, input side first; the decoder mirrors them",
-         .min = 1, .max = 65536},
-        {.name = "latent", .kind = OPT_INT, .dst = &a->latent, .meta = "N",
-         .help = "dimensions of z", .min = 1, .max = 65536},
-        {.name = "act", .kind = OPT_CHOICE, .dst = &a->activation,
-         .help = "hidden activation", .choices = activation_names},
-        {.name = "binarize", .kind = OPT_CHOICE, .dst = &a->binarize,
-         .help = "pixel binarisation", .choices = binarize_names},
-        {.name = "seed", .kind = OPT_U64, .dst = &a->seed, .meta = "N",
-         .help = "seed of weights, noise, shuffling"},
-        {.name = "out", .kind = OPT_STR, .dst = &a->out, .meta = "DIR",
-         .help = "output directory, created if missing"},
-        {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N",
-         .help = "OpenMP threads", .def = "all cores", .min = 1, .max = 4096},
-        {.name = "help", .kind = OPT_HELP, .help = "print this text and exit"},
-        {.name = NULL},
-    };
-    int r;
-    train_defaults(a);
-    r = opt_parse(table, argc, argv, "vae train");
-    if (r == OPT_SHOW_HELP) {
-        train_defaults(a); /* show defaults, not what came before --help */
-        fputs(train_usage, stdout);
-        opt_help(stdout, table);
-        fputs(train_notes, stdout);
-        *status = 0;
-        return r;
-    }
-    *status = EXIT_USAGE;
-    if (r != OPT_OK)
-        return r;
+    vae_config probe = a->cfg;
+    char why[200];
     if (!a->data && !a->train) {
         cli_error("train needs --data DIR or --train FILE (see 'vae train --help')");
         return OPT_BAD;
@@ -295,6 +260,76 @@ static int train_parse(train_args *a, int argc, char **argv, int *status)
         cli_error("no test set: give --test FILE or --holdout N");
         return OPT_BAD;
     }
+    if (field_given(a, "sigma") && a->cfg.likelihood != VAE_GAUSSIAN) {
+        cli_error("--sigma goes with --likelihood gaussian");
+        return OPT_BAD;
+    }
+    if (field_given(a, "components") && a->cfg.prior != VAE_PRIOR_MOG) {
+        cli_error("--components goes with --prior mog");
+        return OPT_BAD;
+    }
+    /* The rest of the configuration, before any data are read; the batch
+       is checked against k once the data have said how large it can be. */
+    probe.max_batch = 1;
+    if (vae_config_check(&probe, why, sizeof why) != VAE_OK) {
+        cli_error("%s", why);
+        return OPT_BAD;
+    }
+    if (a->binarize < 0)
+        a->binarize = a->cfg.likelihood == VAE_GAUSSIAN ? BINARIZE_NONE : BINARIZE_STATIC;
+    return OPT_OK;
+}
+
+/* Parses the train command line into *a: OPT_OK, or the exit status. */
+static int train_parse(train_args *a, int argc, char **argv, int *status)
+{
+    opt head[] = {
+        {.name = "data", .kind = OPT_STR, .dst = &a->data, .meta = "DIR",
+         .help = "read DIR/{train,t10k}-images-idx3-ubyte[.gz]"},
+        {.name = "train", .kind = OPT_STR, .dst = &a->train, .meta = "FILE",
+         .help = "training images (IDX, plain or .gz)"},
+        {.name = "test", .kind = OPT_STR, .dst = &a->test, .meta = "FILE",
+         .help = "test images, with --train"},
+        {.name = "holdout", .kind = OPT_INT, .dst = &a->holdout, .meta = "N",
+         .help = "test on the last N training images instead", .def = "none",
+         .min = 1, .max = 2147483647},
+        {.name = "limit", .kind = OPT_INT, .dst = &a->limit, .meta = "N",
+         .help = "use only the first N training images, for quick tests", .def = "all",
+         .min = 1, .max = 2147483647},
+        {.name = "epochs", .kind = OPT_INT, .dst = &a->epochs, .meta = "N",
+         .help = "passes over the training images", .min = 1, .max = 100000},
+    };
+    opt tail[] = {
+        {.name = "binarize", .kind = OPT_CHOICE, .dst = &a->binarize,
+         .help = "pixels: binarised, or pixel / 255", .def = "static; none for gaussian",
+         .choices = binarize_names},
+        {.name = "out", .kind = OPT_STR, .dst = &a->out, .meta = "DIR",
+         .help = "output directory, created if missing"},
+        {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N",
+         .help = "OpenMP threads", .def = "all cores", .min = 1, .max = 4096},
+        {.name = "help", .kind = OPT_HELP, .help = "print this text and exit"},
+    };
+    enum { NHEAD = sizeof head / sizeof head[0], NTAIL = sizeof tail / sizeof tail[0] };
+    opt table[NHEAD + MAX_FIELDS + NTAIL + 1];
+    int r, n = NHEAD, i;
+    train_defaults(a);
+    memcpy(table, head, sizeof head);
+    opt_add_fields(table, &n, NHEAD + MAX_FIELDS + 1, &a->cfg, a->given);
+    for (i = 0; i < NTAIL; i++)
+        table[n++] = tail[i];
+    table[n].name = NULL;
+    r = opt_parse(table, argc, argv, "vae train");
+    if (r == OPT_SHOW_HELP) {
+        train_defaults(a); /* show defaults, not what came before --help */
+        fputs(train_usage, stdout);
+        opt_help(stdout, table);
+        fputs(train_notes, stdout);
+        *status = 0;
+        return r;
+    }
+    *status = EXIT_USAGE;
+    if (r != OPT_OK || (r = train_check(a)) != OPT_OK)
+        return r;
     *status = 0;
     return OPT_OK;
 }
@@ -346,233 +381,287 @@ static int train_load(const train_args *a, vae_dataset *train, vae_dataset *test
     return 0;
 }
 
-/* Rewrites the whole log (header and n rows) to path through tmp, so that
-   the file on disk is always complete. 0, or -1 with errno. */
-static int write_log(const char *path, const char *tmp, const double (*rows)[3], int n)
+/* The model for the data: their size and geometry, a batch no larger than
+   the training set. 0, or the exit status after printing why. */
+static int train_model(const train_args *a, const vae_dataset *train, vae **m)
 {
-    FILE *f = fopen(tmp, "w");
+    vae_config cfg = a->cfg;
+    vae_status st;
+    cfg.input_dim = train->dim;
+    cfg.image_rows = train->rows;
+    cfg.image_cols = train->cols;
+    cfg.image_channels = 1;
+    if (cfg.max_batch > train->n)
+        cfg.max_batch = train->n;
+    if ((double)cfg.max_batch * cfg.k > VAE_MAX_ROWS) {
+        cli_error("--batch times --k is %.0f samples per step (batch %d, k %d), over the "
+                  "limit of %d", (double)cfg.max_batch * cfg.k, cfg.max_batch, cfg.k,
+                  VAE_MAX_ROWS);
+        return EXIT_USAGE;
+    }
+    st = vae_create(m, &cfg, NULL);
+    if (st != VAE_OK) {
+        /* the options were checked; this is what the data added */
+        cli_error("cannot create the model: %s", vae_error(*m));
+        return st == VAE_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+/* What a run writes, and where. */
+typedef struct {
+    char model[MAX_PATH], log[MAX_PATH], log_tmp[MAX_PATH];
+} run_paths;
+
+/* Creates --out and checks that it can be written, before any training.
+   0, or the exit status after printing why. */
+static int prepare_output(const char *out, run_paths *p)
+{
+    FILE *probe;
+    if (!join_path(p->model, sizeof p->model, out, "model.vae") ||
+        !join_path(p->log, sizeof p->log, out, "log.csv") ||
+        !join_path(p->log_tmp, sizeof p->log_tmp, out, "log.csv.tmp")) {
+        cli_error("--out path is too long");
+        return EXIT_RUNTIME;
+    }
+    if (make_dirs(out) != 0) {
+        cli_error("cannot create directory '%s': %s", out, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    probe = fopen(p->log_tmp, "w");
+    if (!probe) {
+        cli_error("cannot write in '%s': %s", out, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    fclose(probe);
+    remove(p->log_tmp);
+    return 0;
+}
+
+/* One row of log.csv; perplexity is written when the prior has one. */
+typedef struct {
+    double train_bound, test_bound, seconds, perplexity;
+} log_row;
+
+/* Rewrites the whole log (header and n rows) through tmp, so that the file
+   on disk is always complete. 0, or -1 with errno. */
+static int write_log(const run_paths *p, const log_row *rows, int n, int with_perplexity)
+{
+    FILE *f = fopen(p->log_tmp, "w");
     int i, ok;
     if (!f)
         return -1;
-    fprintf(f, "epoch,train_bound,test_bound,seconds\n");
-    for (i = 0; i < n; i++)
-        fprintf(f, "%d,%.4f,%.4f,%.3f\n", i + 1, rows[i][0], rows[i][1], rows[i][2]);
+    fprintf(f, "epoch,train_bound,test_bound,seconds%s\n", with_perplexity ? ",perplexity" : "");
+    for (i = 0; i < n; i++) {
+        fprintf(f, "%d,%.4f,%.4f,%.3f", i + 1, rows[i].train_bound, rows[i].test_bound, rows[i].seconds);
+        if (with_perplexity)
+            fprintf(f, ",%.4f", rows[i].perplexity);
+        fputc('\n', f);
+    }
     ok = !ferror(f);
     ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
+    if (!ok || rename(p->log_tmp, p->log) != 0) {
         int e = errno;
-        remove(tmp);
+        remove(p->log_tmp);
         errno = e;
         return -1;
     }
     return 0;
 }
 
+/* The state of a run between its epochs. */
+typedef struct {
+    vae *m;
+    const vae_dataset *train;
+    vae_binarize mode;
+    vae_rng shuffle_rng, binarize_rng;
+    int *idx;              /* the order of the training images */
+    float *batch;          /* (max_batch, D) */
+    progress bar;
+    double trained_seconds, eval_seconds;
+    long trained_images;
+    int epochs;
+} run_state;
+
 /* Draws the progress line during epoch e of a run. */
-static void show_progress(progress *bar, const train_args *a, int e, int done, int n_train,
-                          double bound_sum, double rate, double eval_seconds)
+static void show_progress(run_state *r, int e, int done, double bound_sum, double rate)
 {
     char label[32], info[96], left[16], run_left[16];
-    double epoch_left = (n_train - done) / rate;
-    double per_epoch = n_train / rate + eval_seconds;
-    snprintf(label, sizeof label, "epoch %d/%d", e, a->epochs);
-    format_duration(epoch_left + eval_seconds, left, sizeof left);
-    format_duration(epoch_left + eval_seconds + (a->epochs - e) * per_epoch, run_left,
-                    sizeof run_left);
-    snprintf(info, sizeof info, "%.2f  %.0f img/s  %s left (run %s)",
-             done ? bound_sum / done : 0.0, rate, left, run_left);
-    progress_show(bar, label, (double)done / n_train, info);
+    int n = r->train->n;
+    double epoch_left = (n - done) / rate, per_epoch = n / rate + r->eval_seconds;
+    snprintf(label, sizeof label, "epoch %d/%d", e, r->epochs);
+    format_duration(epoch_left + r->eval_seconds, left, sizeof left);
+    format_duration(epoch_left + r->eval_seconds + (r->epochs - e) * per_epoch, run_left, sizeof run_left);
+    snprintf(info, sizeof info, "%.2f  %.0f img/s  %s left (run %s)", done ? bound_sum / done : 0.0, rate, left,
+             run_left);
+    progress_show(&r->bar, label, (double)done / n, info);
+}
+
+/* One pass over the shuffled training images; the mean bound per image
+   goes to *bound. Stops early, with VAE_OK, when interrupted. */
+static vae_status train_epoch(run_state *r, int e, double *bound)
+{
+    double t0 = clock_seconds(), sum = 0.0;
+    int start, nb, n = r->train->n, batch = vae_get_config(r->m)->max_batch;
+    vae_rng_shuffle(&r->shuffle_rng, r->idx, n);
+    for (start = 0; start < n && !interrupted; start += nb) {
+        float b;
+        vae_status st;
+        nb = n - start < batch ? n - start : batch;
+        vae_dataset_batch(r->train, r->idx + start, nb, r->mode, &r->binarize_rng, r->batch);
+        if ((st = vae_train_step(r->m, r->batch, nb, NULL, &b)) != VAE_OK)
+            return st;
+        sum += (double)b * nb;
+        if (progress_due(&r->bar)) {
+            double rate = (double)(r->trained_images + start + nb) / (r->trained_seconds + clock_seconds() - t0);
+            show_progress(r, e, start + nb, sum, rate);
+        }
+    }
+    *bound = sum / n;
+    return VAE_OK;
+}
+
+/* Why a step failed, in one line naming what was kept. */
+static void report_step_failure(run_state *r, vae_status st, int e, const run_paths *p)
+{
+    progress_clear(&r->bar);
+    if (st == VAE_ERR_NUMERIC && e > 1)
+        cli_error("training diverged at step %ld, in epoch %d: %s; %s keeps epoch %d", vae_steps(r->m) + 1, e,
+                  vae_error(r->m), p->model, e - 1);
+    else if (st == VAE_ERR_NUMERIC)
+        cli_error("training diverged at step %ld, in epoch 1: %s; nothing was saved", vae_steps(r->m) + 1,
+                  vae_error(r->m));
+    else
+        cli_error("training step failed: %s", vae_error(r->m));
+}
+
+/* Trains for the run's epochs, evaluating, saving and logging after each.
+   0, or the exit status after printing why. */
+static int run_epochs(run_state *r, const float *test_x, int n_test, const run_paths *p)
+{
+    const vae_config *cfg = vae_get_config(r->m);
+    int mog = cfg->prior == VAE_PRIOR_MOG, e;
+    log_row *rows = malloc((size_t)r->epochs * sizeof *rows);
+    if (!rows) {
+        cli_error("out of memory");
+        return EXIT_RUNTIME;
+    }
+    for (e = 1; e <= r->epochs; e++) {
+        double t0 = clock_seconds();
+        log_row *row = &rows[e - 1];
+        vae_status st = train_epoch(r, e, &row->train_bound);
+        if (st != VAE_OK) {
+            report_step_failure(r, st, e, p);
+            break;
+        }
+        if (interrupted) {
+            progress_clear(&r->bar);
+            if (e > 1)
+                cli_error("interrupted in epoch %d; %s keeps epoch %d", e, p->model, e - 1);
+            else
+                cli_error("interrupted in epoch 1; nothing was saved");
+            free(rows);
+            return 130;
+        }
+        row->seconds = clock_seconds() - t0;
+        r->trained_seconds += row->seconds;
+        r->trained_images += r->train->n;
+        if (r->bar.on) {
+            char label[32];
+            snprintf(label, sizeof label, "epoch %d/%d", e, r->epochs);
+            progress_show(&r->bar, label, 1.0, "computing the test bound");
+        }
+        t0 = clock_seconds();
+        st = vae_bound(r->m, test_x, n_test, cfg->objective, cfg->k, &row->test_bound);
+        r->eval_seconds = clock_seconds() - t0;
+        progress_clear(&r->bar);
+        if (st == VAE_OK)
+            st = vae_prior_perplexity(r->m, &row->perplexity);
+        if (st != VAE_OK) {
+            cli_error("test bound failed in epoch %d: %s", e, vae_error(r->m));
+            break;
+        }
+        if (vae_save(r->m, p->model) != VAE_OK) {
+            cli_error("cannot save the model: %s", vae_error(r->m));
+            break;
+        }
+        if (write_log(p, rows, e, mog) != 0) {
+            cli_error("cannot write '%s': %s", p->log, strerror(errno));
+            break;
+        }
+        printf("epoch %d/%d  train %.2f  test %.2f  %.1f s  %.0f img/s", e, r->epochs, row->train_bound,
+               row->test_bound, row->seconds, r->train->n / row->seconds);
+        if (mog)
+            printf("  perplexity %.2f", row->perplexity);
+        printf("\n");
+        fflush(stdout);
+    }
+    free(rows);
+    return e > r->epochs ? 0 : EXIT_RUNTIME;
 }
 
 static int cmd_train(int argc, char **argv)
 {
     train_args a;
     vae_dataset train, test;
-    vae_config cfg;
-    vae *m = NULL;
-    vae_rng shuffle_rng, binarize_rng, test_rng;
-    progress bar;
-    float *test_x = NULL, *batch_x = NULL;
-    int *idx = NULL;
-    double (*rows)[3] = NULL;
-    char model_path[MAX_PATH], log_path[MAX_PATH], log_tmp[MAX_PATH], layers[128];
-    double trained_seconds = 0, eval_seconds = 0;
-    long trained_images = 0;
-    int status, i, e, saved = 0;
-    vae_binarize mode;
-    vae_status st;
-    FILE *probe;
+    run_state r;
+    run_paths paths;
+    vae_rng test_rng;
+    float *test_x = NULL;
+    char what[320];
+    int status, i;
 
     memset(&train, 0, sizeof train);
     memset(&test, 0, sizeof test);
+    memset(&r, 0, sizeof r);
     if (train_parse(&a, argc, argv, &status) != OPT_OK)
         return status;
     set_threads(a.threads);
-    mode = binarizations[a.binarize];
-
-    status = train_load(&a, &train, &test);
-    if (status)
+    if ((status = train_load(&a, &train, &test)) != 0 || (status = train_model(&a, &train, &r.m)) != 0 ||
+        (status = prepare_output(a.out, &paths)) != 0)
         goto done;
     status = EXIT_RUNTIME;
 
-    vae_config_init(&cfg);
-    cfg.input_dim = train.dim;
-    cfg.latent_dim = a.latent;
-    cfg.n_hidden = a.hidden.n;
-    for (i = 0; i < a.hidden.n; i++)
-        cfg.hidden[i] = a.hidden.v[i];
-    cfg.activation = activations[a.activation];
-    cfg.objective = objectives[a.objective];
-    cfg.k = a.k;
-    cfg.max_batch = a.batch < train.n ? a.batch : train.n;
-    cfg.optimizer = optimizers[a.optimizer];
-    cfg.lr = (float)a.lr;
-    cfg.eps = (float)a.adam_eps;
-    cfg.seed = a.seed;
-    if ((double)cfg.max_batch * cfg.k > VAE_MAX_ROWS) {
-        cli_error("--batch times --k is %.0f samples per step (batch %d, k %d), over the "
-                  "limit of %d", (double)cfg.max_batch * cfg.k, cfg.max_batch, cfg.k,
-                  VAE_MAX_ROWS);
-        status = EXIT_USAGE;
-        goto done;
-    }
-    st = vae_create(&m, &cfg, NULL);
-    if (st != VAE_OK) {
-        /* the options were checked one by one; this is a combination, such
-           as --batch times --k, that the library cannot hold */
-        cli_error("cannot create the model: %s", vae_error(m));
-        if (st == VAE_ERR_ARG)
-            status = EXIT_USAGE;
-        goto done;
-    }
-
-    // The output directory, checked for writing before any training.
-    if (!join_path(model_path, sizeof model_path, a.out, "model.vae") ||
-        !join_path(log_path, sizeof log_path, a.out, "log.csv") ||
-        !join_path(log_tmp, sizeof log_tmp, a.out, "log.csv.tmp")) {
-        cli_error("--out path is too long");
-        goto done;
-    }
-    if (make_dirs(a.out) != 0) {
-        cli_error("cannot create directory '%s': %s", a.out, strerror(errno));
-        goto done;
-    }
-    probe = fopen(log_tmp, "w");
-    if (!probe) {
-        cli_error("cannot write in '%s': %s", a.out, strerror(errno));
-        goto done;
-    }
-    fclose(probe);
-    remove(log_tmp);
-
-    vae_rng_seed(&shuffle_rng, a.seed ^ SEED_SHUFFLE);
-    vae_rng_seed(&binarize_rng, a.seed ^ SEED_BINARIZE);
-    vae_rng_seed(&test_rng, a.seed ^ SEED_TEST);
-    test_x = dataset_floats(&test, mode, &test_rng);
-    batch_x = malloc((size_t)cfg.max_batch * (size_t)train.dim * sizeof *batch_x);
-    idx = malloc((size_t)train.n * sizeof *idx);
-    rows = malloc((size_t)a.epochs * sizeof *rows);
-    if (!test_x || !batch_x || !idx || !rows) {
+    r.train = &train;
+    r.mode = binarizations[a.binarize];
+    r.epochs = a.epochs;
+    vae_rng_seed(&r.shuffle_rng, a.cfg.seed ^ SEED_SHUFFLE);
+    vae_rng_seed(&r.binarize_rng, a.cfg.seed ^ SEED_BINARIZE);
+    vae_rng_seed(&test_rng, a.cfg.seed ^ SEED_TEST);
+    test_x = dataset_floats(&test, r.mode, &test_rng);
+    r.batch = malloc((size_t)vae_get_config(r.m)->max_batch * (size_t)train.dim * sizeof *r.batch);
+    r.idx = malloc((size_t)train.n * sizeof *r.idx);
+    if (!test_x || !r.batch || !r.idx) {
         cli_error("out of memory");
         goto done;
     }
     for (i = 0; i < train.n; i++)
-        idx[i] = i;
+        r.idx[i] = i;
 
-    describe_layers(&cfg, layers, sizeof layers);
-    printf("model %s %s, %s k=%d, %s lr %g, batch %d, seed %llu\n", layers,
-           activation_names[a.activation], objective_names[a.objective], a.k,
-           optimizer_names[a.optimizer], a.lr, a.batch, (unsigned long long)a.seed);
-    printf("data  %d training images, %d test images, %s binarisation\n", train.n, test.n,
-           binarize_names[a.binarize]);
+    describe_model(vae_get_config(r.m), what, sizeof what);
+    printf("model %s, batch %d, seed %llu\n", what, vae_get_config(r.m)->max_batch,
+           (unsigned long long)a.cfg.seed);
+    printf("data  %d training images, %d test images, %s\n", train.n, test.n,
+           a.binarize == BINARIZE_NONE ? "pixels as pixel / 255" : a.binarize == BINARIZE_DYNAMIC
+                                                                     ? "dynamic binarisation"
+                                                                     : "static binarisation");
     fflush(stdout);
 
-    progress_init(&bar);
+    progress_init(&r.bar);
     if (signal(SIGINT, on_interrupt) == SIG_IGN)
         signal(SIGINT, SIG_IGN); /* started in the background: leave it so */
-    for (e = 1; e <= a.epochs; e++) {
-        double t0 = clock_seconds(), bound_sum = 0, seconds, test_bound;
-        int start, nb;
-        vae_rng_shuffle(&shuffle_rng, idx, train.n);
-        for (start = 0; start < train.n && !interrupted; start += nb) {
-            float bound;
-            nb = train.n - start < cfg.max_batch ? train.n - start : cfg.max_batch;
-            vae_dataset_batch(&train, idx + start, nb, mode, &binarize_rng, batch_x);
-            st = vae_train_step(m, batch_x, nb, NULL, &bound);
-            if (st != VAE_OK) {
-                progress_clear(&bar);
-                if (st == VAE_ERR_NUMERIC && saved)
-                    cli_error("training diverged at step %ld, in epoch %d: %s; %s keeps epoch %d",
-                              vae_steps(m) + 1, e, vae_error(m), model_path, e - 1);
-                else if (st == VAE_ERR_NUMERIC)
-                    cli_error("training diverged at step %ld, in epoch 1: %s; nothing was saved",
-                              vae_steps(m) + 1, vae_error(m));
-                else
-                    cli_error("training step failed: %s", vae_error(m));
-                goto done;
-            }
-            bound_sum += (double)bound * nb;
-            if (progress_due(&bar)) {
-                double now = clock_seconds() - t0;
-                double rate = (double)(trained_images + start + nb) / (trained_seconds + now);
-                show_progress(&bar, &a, e, start + nb, train.n, bound_sum, rate, eval_seconds);
-            }
-        }
-        if (interrupted) {
-            progress_clear(&bar);
-            if (saved)
-                cli_error("interrupted in epoch %d; %s keeps epoch %d", e, model_path, e - 1);
-            else
-                cli_error("interrupted in epoch 1; nothing was saved");
-            status = 130;
-            goto done;
-        }
-        seconds = clock_seconds() - t0;
-        trained_seconds += seconds;
-        trained_images += train.n;
-
-        if (bar.on) {
-            char label[32];
-            snprintf(label, sizeof label, "epoch %d/%d", e, a.epochs);
-            progress_show(&bar, label, 1.0, "computing the test bound");
-        }
-        t0 = clock_seconds();
-        st = vae_bound(m, test_x, test.n, cfg.objective, cfg.k, &test_bound);
-        eval_seconds = clock_seconds() - t0;
-        progress_clear(&bar);
-        if (st != VAE_OK) {
-            cli_error("test bound failed in epoch %d: %s", e, vae_error(m));
-            goto done;
-        }
-
-        if (vae_save(m, model_path) != VAE_OK) {
-            cli_error("cannot save the model: %s", vae_error(m));
-            goto done;
-        }
-        saved = 1;
-        rows[e - 1][0] = bound_sum / train.n;
-        rows[e - 1][1] = test_bound;
-        rows[e - 1][2] = seconds;
-        if (write_log(log_path, log_tmp, (const double(*)[3])rows, e) != 0) {
-            cli_error("cannot write '%s': %s", log_path, strerror(errno));
-            goto done;
-        }
-        printf("epoch %d/%d  train %.2f  test %.2f  %.1f s  %.0f img/s\n", e, a.epochs,
-               rows[e - 1][0], test_bound, seconds, train.n / seconds);
-        fflush(stdout);
-    }
-    printf("log: %s\nmodel: %s\n", log_path, model_path);
-    status = 0;
+    status = run_epochs(&r, test_x, test.n, &paths);
+    if (status == 0)
+        printf("log: %s\nmodel: %s\n", paths.log, paths.model);
 
 done:
     signal(SIGINT, SIG_DFL);
-    vae_free(m);
+    vae_free(r.m);
     vae_dataset_free(&train);
     vae_dataset_free(&test);
     free(test_x);
-    free(batch_x);
-    free(idx);
-    free(rows);
+    free(r.batch);
+    free(r.idx);
     return status;
 }
 
@@ -581,15 +670,19 @@ done:
 typedef struct {
     const char *model, *data, *test;
     int objective; /* index into objective_names, -1: the model's */
+    int binarize;  /* index into eval_binarize_names, -1: by the likelihood */
     int k, nll, limit, threads;
     uint64_t seed;
     int seed_given;
 } eval_args;
 
+static const char *const eval_binarize_names[] = {"static", "none", NULL};
+
 static void eval_defaults(eval_args *a)
 {
     memset(a, 0, sizeof *a);
     a->objective = -1;
+    a->binarize = -1;
 }
 
 static const char eval_usage[] =
@@ -598,8 +691,9 @@ static const char eval_usage[] =
     "Prints the test bound of a trained model, \"test_bound <nats>\", and with\n"
     "--nll K the importance-sampled negative log-likelihood, \"test_nll <nats>\"\n"
     "(positive; K = 5000 is the literature's convention). Test images are\n"
-    "binarised statically. Noise comes from the generator saved in the model,\n"
-    "so the same model gives the same numbers, unless --seed restarts it.\n"
+    "binarised statically for a Bernoulli model and kept grey (pixel / 255) for\n"
+    "a Gaussian one. Noise comes from the generator saved in the model, so the\n"
+    "same model gives the same numbers, unless --seed restarts it.\n"
     "\n"
     "options:\n";
 
@@ -617,6 +711,9 @@ static int eval_parse(eval_args *a, int argc, char **argv, int *status)
          .max = 2147483647},
         {.name = "objective", .kind = OPT_CHOICE, .dst = &a->objective,
          .help = "bound to print", .def = "the model's", .choices = objective_names},
+        {.name = "binarize", .kind = OPT_CHOICE, .dst = &a->binarize,
+         .help = "test pixels: binarised, or pixel / 255", .def = "by the likelihood",
+         .choices = eval_binarize_names},
         {.name = "k", .kind = OPT_INT, .dst = &a->k, .meta = "N",
          .help = "samples per image for the bound", .def = "the model's", .min = 1,
          .max = 10000000},
@@ -737,7 +834,9 @@ static int cmd_eval(int argc, char **argv)
                   path, ds.rows, ds.cols);
         goto done;
     }
-    x = dataset_floats(&ds, VAE_BINARY_STATIC, NULL);
+    if (a.binarize < 0)
+        a.binarize = cfg->likelihood == VAE_GAUSSIAN;
+    x = dataset_floats(&ds, a.binarize ? VAE_GRAY : VAE_BINARY_STATIC, NULL);
     if (!x) {
         cli_error("out of memory");
         goto done;
