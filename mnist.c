@@ -87,6 +87,7 @@ typedef struct {
     size_t start;           /* where this member's output begins: no distance reaches before it */
     const char *err;        /* why decoding stopped (static string) */
     int kind;               /* and what kind of failure that was: MN_CORRUPT, ... */
+    int fixed;              /* lit and dist hold the fixed codes */
     mn_huffman lit, dist;
 } mn_inflater;
 
@@ -332,11 +333,17 @@ static int mn_codes(mn_inflater *s)
     }
 }
 
-/* The fixed codes of RFC 1951 section 3.2.6. */
+/* The fixed codes of RFC 1951 section 3.2.6, built only when the tables hold
+   something else: an empty fixed block is 10 bits, and a table build for
+   every 10 bits would make a hostile file hundreds of times slower to
+   reject than real data are to read. */
 static void mn_fixed_tables(mn_inflater *s)
 {
     unsigned char len[288];
     int i;
+    if (s->fixed)
+        return;
+    s->fixed = 1;
     for (i = 0; i < 288; i++)
         len[i] = (unsigned char)(i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8);
     mn_huff_build(&s->lit, len, 288, 0);
@@ -354,6 +361,7 @@ static int mn_dynamic_tables(mn_inflater *s)
     unsigned char len[286 + 30];
     int nlit, ndist, ncl, i, n;
 
+    s->fixed = 0;
     if (!mn_need(s, 14))
         return -1;
     nlit = (int)mn_take(s, 5) + 257;
