@@ -20,17 +20,19 @@ log=$dir/$name.log
 
 # With -seed and -runs a run repeats exactly only if nothing depends on the
 # clock or on where memory lies: -reload=0 stops the timed rereading of the
-# scratch corpus, and without address randomisation the stack addresses that
-# the compiler's loop comparisons feed into libFuzzer's table of compared
-# values are the same each time. Containers that forbid turning it off get
-# a run that is as thorough, but not quite the same twice.
+# scratch corpus; and the stack addresses that the compiler's loop
+# comparisons feed into libFuzzer's table of compared values stay the same
+# without address randomisation and with the same environment (it sits
+# above the stack), so the harness gets only PATH (for the symbolizer).
+# Containers that forbid turning randomisation off get a run that is as
+# thorough, but not quite the same twice.
 norand=
 setarch "$(uname -m)" -R true 2>/dev/null && norand="setarch $(uname -m) -R"
 
 [ "${FUZZ_FRESH:-0}" = 1 ] && rm -rf "$scratch"
 mkdir -p "$scratch"
 echo "== fuzz_$name $*${norand:+ (no ASLR)}"
-$norand "$bin" -print_final_stats=1 -reload=0 -artifact_prefix="$dir/$name-" "$@" \
+env -i PATH="$PATH" $norand "$bin" -print_final_stats=1 -reload=0 -artifact_prefix="$dir/$name-" "$@" \
     "$scratch" "tests/fuzz/corpus/$name" >"$log" 2>&1
 status=$?
 
