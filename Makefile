@@ -97,3 +97,57 @@ install: vae
 
 clean:
 	rm -rf build vae
+
+# ---- fuzzing ----
+#
+# Every tests/fuzz/fuzz_NAME.c is a libFuzzer harness, seeded from
+# tests/fuzz/corpus/NAME/ (see tests/fuzz/README.md). They need clang and
+# libFuzzer (Debian: clang, libclang-rt-14-dev).
+#   make fuzz      each harness for FUZZ_SECONDS, on a scratch corpus in
+#                  build/fuzz/corpus/ that grows from one run to the next
+#   make fuzz-ci   each harness for FUZZ_RUNS inputs from a fresh scratch
+#                  corpus with -seed=1: the same run every time (CI)
+# Both stop at the first finding with a non-zero exit. FUZZ_MAX_LEN_NAME
+# overrides FUZZ_MAX_LEN, and FUZZ_RUNS_NAME FUZZ_RUNS, for one harness.
+
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -std=c99 -Wall -Wextra -pedantic -Wshadow -Wvla -g -O1 \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+# about a minute per harness on 2 cores; not more, because the inputs that
+# libFuzzer keeps grow, and each run gets slower
+FUZZ_RUNS    ?= 1000000
+FUZZ_RUNS_gzip ?= 1500000
+# inputs of a few kilobytes reach every check; longer ones only make each
+# run slower
+FUZZ_MAX_LEN ?= 4096
+# every deflate block builds its tables, and 4 KB of tiny blocks made some
+# fuzz-ci runs five times slower than others; 1 KB still reaches every
+# check, and inflates past the harness's output limit
+FUZZ_MAX_LEN_gzip ?= 1024
+# a run takes milliseconds and under 500 MB: anything near these is a bug
+FUZZ_FLAGS   := -timeout=10 -rss_limit_mb=2048
+
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS      := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_NAMES))
+fuzz_opt      = $(or $($(1)_$(2)),$($(1)))
+
+.PHONY: fuzz fuzz-ci fuzz-check
+
+fuzz-check:
+	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || { \
+	    echo "fuzz: '$(FUZZ_CC) -fsanitize=fuzzer' cannot link; install clang and libFuzzer" \
+	         "(Debian: apt-get install clang libclang-rt-14-dev)"; exit 1; }
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(LIB_HDR) | fuzz-check
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I. -o $@ $< -lm
+
+fuzz: $(FUZZERS)
+	@$(foreach n,$(FUZZ_NAMES),sh tests/fuzz/run.sh build/fuzz/fuzz_$(n) $(FUZZ_FLAGS) \
+	    -max_len=$(call fuzz_opt,FUZZ_MAX_LEN,$(n)) -max_total_time=$(FUZZ_SECONDS) &&) true
+
+fuzz-ci: $(FUZZERS)
+	@$(foreach n,$(FUZZ_NAMES),FUZZ_FRESH=1 sh tests/fuzz/run.sh build/fuzz/fuzz_$(n) $(FUZZ_FLAGS) \
+	    -max_len=$(call fuzz_opt,FUZZ_MAX_LEN,$(n)) -runs=$(call fuzz_opt,FUZZ_RUNS,$(n)) -seed=1 &&) true

@@ -87,6 +87,7 @@ typedef struct {
     size_t start;           /* where this member's output begins: no distance reaches before it */
     const char *err;        /* why decoding stopped (static string) */
     int kind;               /* and what kind of failure that was: MN_CORRUPT, ... */
+    int fixed;              /* lit and dist hold the fixed codes */
     mn_huffman lit, dist;
 } mn_inflater;
 
@@ -332,11 +333,17 @@ static int mn_codes(mn_inflater *s)
     }
 }
 
-/* The fixed codes of RFC 1951 section 3.2.6. */
+/* The fixed codes of RFC 1951 section 3.2.6, built only when the tables hold
+   something else: an empty fixed block is 10 bits, and a table build for
+   every 10 bits would make a hostile file hundreds of times slower to
+   reject than real data are to read. */
 static void mn_fixed_tables(mn_inflater *s)
 {
     unsigned char len[288];
     int i;
+    if (s->fixed)
+        return;
+    s->fixed = 1;
     for (i = 0; i < 288; i++)
         len[i] = (unsigned char)(i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8);
     mn_huff_build(&s->lit, len, 288, 0);
@@ -354,6 +361,7 @@ static int mn_dynamic_tables(mn_inflater *s)
     unsigned char len[286 + 30];
     int nlit, ndist, ncl, i, n;
 
+    s->fixed = 0;
     if (!mn_need(s, 14))
         return -1;
     nlit = (int)mn_take(s, 5) + 257;
@@ -694,25 +702,25 @@ static uint32_t mn_be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* Reads an IDX file of unsigned bytes with ndim dimensions (3: images, 1:
-   labels), gzip-compressed or not. On success *payload (newly allocated, never
-   NULL) holds the bytes after the header and dims[0..ndim) the checked
-   dimensions: each in 1..INT_MAX, and for images rows * cols at most
-   MN_MAX_PIXELS. */
-static vae_status mn_load_idx(const char *path, int ndim, unsigned char **payload, int *dims,
-                              char *err, size_t err_len)
+/* Parses an IDX file of unsigned bytes with ndim dimensions (3: images, 1:
+   labels) held in memory: data (len bytes, from VAE_MALLOC) is taken over,
+   and freed or kept as the payload. It is gzip-compressed when it starts with
+   the gzip magic. Errors begin with path, the file it came from. On success
+   *payload (data or the decompressed buffer, never NULL) holds the bytes after
+   the header and dims[0..ndim) the checked dimensions: each in 1..INT_MAX, and
+   for images rows * cols at most MN_MAX_PIXELS. It is mn_load_idx without the
+   file, so that a fuzzer can feed it bytes. */
+static vae_status mn_parse_idx(unsigned char *data, size_t len, int ndim,
+                               unsigned char **payload, int *dims, const char *path,
+                               char *err, size_t err_len)
 {
-    unsigned char *data;
-    size_t len, header = 4 + 4 * (size_t)ndim, have;
+    size_t header = 4 + 4 * (size_t)ndim, have;
     uint32_t magic, want = 0x0800u | (uint32_t)ndim, d[3];
     uint64_t expect = 1;
     vae_status st;
     int i;
 
     *payload = NULL;
-    st = mn_read_file(path, &data, &len, err, err_len);
-    if (st)
-        return st;
     if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
         unsigned char *raw;
         size_t raw_len;
@@ -779,6 +787,22 @@ static vae_status mn_load_idx(const char *path, int ndim, unsigned char **payloa
 free_data:
     VAE_FREE(data);
     return st;
+}
+
+/* Reads an IDX file with ndim dimensions (3: images, 1: labels), plain or
+   gzip, as mn_parse_idx describes. */
+static vae_status mn_load_idx(const char *path, int ndim, unsigned char **payload, int *dims,
+                              char *err, size_t err_len)
+{
+    unsigned char *data;
+    size_t len;
+    vae_status st;
+
+    *payload = NULL;
+    st = mn_read_file(path, &data, &len, err, err_len);
+    if (st)
+        return st;
+    return mn_parse_idx(data, len, ndim, payload, dims, path, err, err_len);
 }
 
 // ---- datasets ----
