@@ -1,4 +1,4 @@
-# vae — make, make test, make test SAN=1, make demo, make bench, make install
+# vae — make, make test, make test SAN=1, make demo, make bench, make fuzz, make install
 #
 # Options: NO_OMP=1 (no OpenMP), PORTABLE=1 (no -march=native), SAN=1
 # (AddressSanitizer + UndefinedBehaviorSanitizer build in build/san),
@@ -125,6 +125,9 @@ FUZZ_MAX_LEN ?= 4096
 # fuzz-ci runs five times slower than others; 1 KB still reaches every
 # check, and inflates past the harness's output limit
 FUZZ_MAX_LEN_gzip ?= 1024
+# the seed checkpoints of small models are 1.5-6.5 KB
+FUZZ_MAX_LEN_checkpoint ?= 8192
+FUZZ_RUNS_checkpoint ?= 200000
 # a run takes milliseconds and under 500 MB: anything near these is a bug
 FUZZ_FLAGS   := -timeout=10 -rss_limit_mb=2048
 

@@ -456,12 +456,6 @@ static int mn_inflate(mn_inflater *s)
 
 // ---- gzip (RFC 1952) ----
 
-/* A little-endian 32-bit number, as gzip trailers store them. */
-static uint32_t mn_le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Skips a member header at s->pos, checking what can be checked. member is
    the member's number, so that bytes after the last member can be named as
    such. Returns 0 or -1 with the reason in err. */
@@ -568,7 +562,7 @@ vae_status vae_gunzip(const unsigned char *in, size_t in_len, size_t max_out,
        guess for the buffer. Believe it only up to 64 times the input, so that
        a small hostile file cannot claim a huge buffer; beyond that the buffer
        grows as data actually come out. */
-    cap = in_len >= 4 ? mn_le32(in + in_len - 4) : 0;
+    cap = in_len >= 4 ? vae_get_le32(in + in_len - 4) : 0;
     if (cap / 64 > in_len)
         cap = in_len * 64;
     if (cap > max_out)
@@ -609,12 +603,12 @@ vae_status vae_gunzip(const unsigned char *in, size_t in_len, size_t max_out,
         }
         crc = vae_crc32(0, s->out + s->start, s->out_len - s->start);
         size = (uint32_t)(s->out_len - s->start);
-        if (crc != mn_le32(in + s->pos)) {
+        if (crc != vae_get_le32(in + s->pos)) {
             mn_errf(err, err_len, "gzip CRC-32 mismatch (member %d): the data are corrupt",
                     member + 1);
             goto free_out;
         }
-        if (size != mn_le32(in + s->pos + 4)) {
+        if (size != vae_get_le32(in + s->pos + 4)) {
             mn_errf(err, err_len, "gzip length mismatch (member %d): the data are corrupt",
                     member + 1);
             goto free_out;
@@ -637,64 +631,6 @@ free_state:
 }
 
 // ---- files ----
-
-/* Reads the whole file at path into a newly allocated buffer (*data, *len; *data is
-   never NULL on success). Errors name the file: VAE_ERR_IO when it cannot be
-   opened or read, VAE_ERR_FORMAT when it is larger than MN_MAX_FILE. */
-static vae_status mn_read_file(const char *path, unsigned char **data, size_t *len,
-                               char *err, size_t err_len)
-{
-    FILE *f;
-    unsigned char *buf = NULL, *p;
-    size_t n = 0, cap = (size_t)1 << 16;
-    long size;
-    vae_status st = VAE_ERR_NOMEM;
-
-    *data = NULL;
-    *len = 0;
-    errno = 0;
-    f = fopen(path, "rb");
-    if (!f) {
-        mn_errf(err, err_len, "%s: %s", path, errno ? strerror(errno) : "cannot open");
-        return VAE_ERR_IO;
-    }
-    /* The size, where the stream can tell it, saves reallocations; it is
-       only a guess: the loop reads to the end of the file whatever it said. */
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && (unsigned long)size < MN_MAX_FILE)
-        cap = (size_t)size + 1;
-    rewind(f);
-    for (;;) {
-        if (!(p = (unsigned char *)mn_grow(buf, n, cap))) {
-            mn_errf(err, err_len, "%s: out of memory", path);
-            goto free_buf;
-        }
-        buf = p;
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        if (cap > MN_MAX_FILE) {
-            mn_errf(err, err_len, "%s: file is larger than %lu bytes", path,
-                    (unsigned long)MN_MAX_FILE);
-            st = VAE_ERR_FORMAT;
-            goto free_buf;
-        }
-        cap = cap > MN_MAX_FILE / 2 ? MN_MAX_FILE + 1 : cap * 2;
-    }
-    if (ferror(f)) {
-        mn_errf(err, err_len, "%s: read error: %s", path, errno ? strerror(errno) : "unknown");
-        st = VAE_ERR_IO;
-        goto free_buf;
-    }
-    fclose(f);
-    *data = buf;
-    *len = n;
-    return VAE_OK;
-
-free_buf:
-    VAE_FREE(buf);
-    fclose(f);
-    return st;
-}
 
 /* A big-endian 32-bit number, as IDX headers store them. */
 static uint32_t mn_be32(const unsigned char *p)
@@ -799,7 +735,7 @@ static vae_status mn_load_idx(const char *path, int ndim, unsigned char **payloa
     vae_status st;
 
     *payload = NULL;
-    st = mn_read_file(path, &data, &len, err, err_len);
+    st = vae_read_file(path, MN_MAX_FILE, &data, &len, err, err_len);
     if (st)
         return st;
     return mn_parse_idx(data, len, ndim, payload, dims, path, err, err_len);

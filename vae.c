@@ -1261,14 +1261,12 @@ vae_status vae_config_set(vae_config *c, const char *key, const char *value, cha
         return VAE_OK;
     }
     case VAE_FIELD_REAL: {
-        char *end;
-        double v;
-        float fv;
-        errno = 0;
-        v = value[0] == ' ' || value[0] == '\t' ? NAN : strtod(value, &end);
-        fv = (float)v; /* the range is checked on what is stored */
-        if (value[0] == '\0' || *end != '\0' || !isfinite(fv) || fv < f->min || (f->min_open && fv == f->min) ||
-            fv >= f->max)
+        /* strtod skips leading space, which the other types refuse */
+        int blank = value[0] == '\0' || value[0] == ' ' || value[0] == '\t' || value[0] == '\n';
+        char *end = (char *)value;
+        double v = blank ? NAN : strtod(value, &end);
+        float fv = (float)v; /* the range is checked on what is stored */
+        if (*end != '\0' || !isfinite(fv) || fv < f->min || (f->min_open && fv == f->min) || fv >= f->max)
             return say(VAE_ERR_ARG, why, why_len, "must be a number %s %g and below %g, not '%s'",
                        f->min_open ? ">" : ">=", f->min, f->max, value);
         *(float *)at = fv;

@@ -40,7 +40,7 @@ static void test_version1(void)
         char path[300];
         vae *m;
         const vae_config *c;
-        float x[B * D], eps[B * KMAX * Z], bound, want_bound;
+        float x[B * D], eps[B * KMAX * Z], bound = 0.0f, want_bound;
         double want_eval, eval, worst = 0.0;
         if (word[0] == '#') {
             while (fgetc(f) != '\n' && !feof(f))
@@ -270,8 +270,31 @@ static void test_app_data_limits(void)
     vae_free(m);
 }
 
+/* Text that vae_config_set must refuse for a real field, as a checkpoint
+   or a command line could hold it; a value with a leading space once read
+   an uninitialised pointer (found by fuzz_checkpoint). */
+static void test_config_text(void)
+{
+    static const char *const bad[] = {"", " 0.1", "\t1", "\n1", "0.1 ", "1e", "nan", "inf", "-0.5", "1000", "0"};
+    vae_config c;
+    char why[160];
+    int i;
+    vae_config_init(&c);
+    for (i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+        vae_config before = c;
+        CHECK(vae_config_set(&c, "lr", bad[i], why, sizeof why) == VAE_ERR_ARG && why[0], "lr '%s' refused", bad[i]);
+        CHECK(memcmp(&before, &c, sizeof c) == 0, "a refused value leaves the configuration as it was");
+    }
+    CHECK(vae_config_set(&c, "lr", "0x1p-10", why, sizeof why) == VAE_OK && c.lr == 0x1p-10f, "hex floats read");
+    CHECK(vae_config_set(&c, "sigma", "0", why, sizeof why) == VAE_OK, "sigma 0 (learned) allowed");
+    CHECK(vae_config_set(&c, "hidden", "none", why, sizeof why) == VAE_OK && c.n_hidden == 0, "no hidden layer");
+    CHECK(vae_config_set(&c, "nonsense", "1", why, sizeof why) == VAE_ERR_ARG, "unknown key refused");
+    CHECK(vae_config_check(&c, why, sizeof why) == VAE_OK, "%s", why);
+}
+
 int main(void)
 {
+    test_config_text();
     test_version1();
     test_round_trips();
     test_deepest();

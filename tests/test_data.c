@@ -64,7 +64,7 @@ static unsigned char *read_all(const char *path, size_t *n)
 {
     unsigned char *p;
     char err[256];
-    if (mn_read_file(path, &p, n, err, sizeof err) != VAE_OK) {
+    if (vae_read_file(path, (size_t)1 << 30, &p, n, err, sizeof err) != VAE_OK) {
         CHECK(0, "%s", err);
         return NULL;
     }
