@@ -215,6 +215,46 @@ static void test_deepest(void)
     remove(path);
 }
 
+/* A small file with a valid CRC whose configuration declares eight hidden
+   layers and holds no tensors: the layout it describes once overflowed the
+   tensor table before any size was checked. Now it is refused as too
+   short, having allocated nothing for the model. */
+static void test_deep_and_empty(void)
+{
+    const char *path = "build/test_checkpoint_empty.vae";
+    unsigned char buf[4096];
+    size_t n = 0;
+    vae_config cfg;
+    vae *m;
+    FILE *f;
+    int i, clen;
+    vae_config_init(&cfg);
+    cfg.n_hidden = VAE_MAX_HIDDEN;
+    for (i = 0; i < VAE_MAX_HIDDEN; i++)
+        cfg.hidden[i] = 2;
+    memcpy(buf, "VAEMODEL", 8);
+    put_le32(buf + 8, 2);
+    clen = config_text(&cfg, (char *)buf + 16, sizeof buf - 100);
+    put_le32(buf + 12, (uint32_t)clen);
+    n = 16 + (size_t)clen;
+    for (i = 0; i < 10; i++) /* steps (2 words), generator state (8), all 1 */
+        put_le32(buf + n + 4 * (size_t)i, 1);
+    n += 40;
+    put_le32(buf + n, 0); /* no tensors */
+    put_le32(buf + n + 4, 0); /* no application data */
+    n += 8;
+    put_le32(buf + n, vae_crc32(0, buf, n));
+    n += 4;
+    f = fopen(path, "wb");
+    CHECK(f && fwrite(buf, 1, n, f) == n, "cannot write %s", path);
+    if (f)
+        fclose(f);
+    CHECK(vae_load(&m, path) == VAE_ERR_FORMAT && strstr(vae_error(m), "too short"),
+          "a %lu-byte file declaring 8 hidden layers: %s", (unsigned long)n, vae_error(m));
+    vae_free(m);
+    remove(path);
+}
+
 /* A valid file of a 784-1 model that declares max_batch 1,048,576 and k 4:
    plain vae_load keeps its buffers within VAE_LOAD_ROWS rows; vae_load_ex
    sizes them for what the caller says. */
@@ -298,6 +338,7 @@ int main(void)
     test_version1();
     test_round_trips();
     test_deepest();
+    test_deep_and_empty();
     test_hostile_sizes();
     test_app_data_limits();
     return check_summary();

@@ -43,8 +43,6 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 #define SEED_BINARIZE 0x62696e617279ULL /* "binary" */
 #define SEED_TEST 0x74657374ULL          /* "test" */
 
-static const char *const objective_names[] = {"elbo", "iwae", NULL};
-static const vae_objective objectives[] = {VAE_ELBO, VAE_IWAE};
 static const char *const binarize_names[] = {"static", "dynamic", "none", NULL};
 static const vae_binarize binarizations[] = {VAE_BINARY_STATIC, VAE_BINARY_DYNAMIC, VAE_GRAY};
 enum { BINARIZE_STATIC, BINARIZE_DYNAMIC, BINARIZE_NONE };
@@ -136,6 +134,18 @@ static void set_threads(int threads)
 #else
     fprintf(stderr, "vae: warning: built without OpenMP, --threads %d ignored\n", threads);
 #endif
+}
+
+/* The names of a choice field of the configuration: their index is the
+   enum's value. */
+static const char *const *field_choices(const char *key)
+{
+    const vae_field *fields;
+    int count = vae_config_fields(&fields), i;
+    for (i = 0; i < count; i++)
+        if (strcmp(fields[i].key, key) == 0)
+            return fields[i].choices;
+    return NULL;
 }
 
 /* The value of configuration field key, as text. */
@@ -669,7 +679,7 @@ done:
 
 typedef struct {
     const char *model, *data, *test;
-    int objective; /* index into objective_names, -1: the model's */
+    int objective; /* a vae_objective, -1: the model's */
     int binarize;  /* index into eval_binarize_names, -1: by the likelihood */
     int k, nll, limit, threads;
     uint64_t seed;
@@ -710,7 +720,7 @@ static int eval_parse(eval_args *a, int argc, char **argv, int *status)
          .help = "use only the first N test images", .def = "all", .min = 1,
          .max = 2147483647},
         {.name = "objective", .kind = OPT_CHOICE, .dst = &a->objective,
-         .help = "bound to print", .def = "the model's", .choices = objective_names},
+         .help = "bound to print", .def = "the model's", .choices = field_choices("objective")},
         {.name = "binarize", .kind = OPT_CHOICE, .dst = &a->binarize,
          .help = "test pixels: binarised, or pixel / 255", .def = "by the likelihood",
          .choices = eval_binarize_names},
@@ -842,7 +852,7 @@ static int cmd_eval(int argc, char **argv)
         goto done;
     }
 
-    if (vae_bound(m, x, ds.n, a.objective >= 0 ? objectives[a.objective] : cfg->objective,
+    if (vae_bound(m, x, ds.n, a.objective >= 0 ? (vae_objective)a.objective : cfg->objective,
                   a.k ? a.k : cfg->k, &bound) != VAE_OK) {
         cli_error("test bound failed: %s", vae_error(m));
         goto done;
