@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1134,7 +1135,7 @@ static const vae_field config_fields[] = {
      .def = "bernoulli", .help = "p(x|z): binary pixels, or grey ones with a Gaussian", .since = 2,
      .offset = FIELD_AT(likelihood)},
     {.key = "sigma", .option = "sigma", .type = VAE_FIELD_REAL, .min = 0, .max = 1000, .def = "0",
-     .help = "the Gaussian's fixed sigma; 0 learns it", .since = 2, .offset = FIELD_AT(sigma)},
+     .help = "the Gaussian's fixed sigma, at least 0.001; 0 learns it", .since = 2, .offset = FIELD_AT(sigma)},
     {.key = "prior", .option = "prior", .type = VAE_FIELD_CHOICE, .choices = prior_names, .def = "normal",
      .help = "p(z): N(0, I) or a learned mixture of Gaussians", .since = 2, .offset = FIELD_AT(prior)},
     {.key = "components", .option = "components", .type = VAE_FIELD_INT, .min = 1, .max = 1024, .def = "16",
@@ -1212,6 +1213,67 @@ static int parse_long(const char *s, long *out)
     return end != s && *end == '\0' && errno == 0;
 }
 
+/* A decimal number, [+-]digits[.digits][(e|E)[+-]digits], read the same
+   whatever the locale: strtod's decimal point is LC_NUMERIC's, so the
+   digits are moved into an integer mantissa and a power of ten, which
+   strtod reads exactly and correctly rounded. */
+static int parse_decimal(const char *s, double *out)
+{
+    char buf[80];
+    size_t n = 0;
+    long shift = 0, e = 0;
+    int digits = 0, kept = 0, esign = 1;
+    if (*s == '+' || *s == '-')
+        buf[n++] = *s++;
+    /* leading zeros are dropped, and digits past 40 (more than any double
+       holds) only scale */
+    for (; *s >= '0' && *s <= '9'; s++, digits++) {
+        if (kept == 0 && *s == '0')
+            continue;
+        if (kept < 40)
+            buf[n++] = *s, kept++;
+        else
+            shift++;
+    }
+    if (*s == '.')
+        for (s++; *s >= '0' && *s <= '9'; s++, digits++) {
+            if (kept == 0 && *s == '0')
+                shift--;
+            else if (kept < 40)
+                buf[n++] = *s, kept++, shift--;
+        }
+    if (!digits)
+        return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            esign = *s++ == '-' ? -1 : 1;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        for (; *s >= '0' && *s <= '9'; s++)
+            e = e < 100000 ? 10 * e + (*s - '0') : e;
+    }
+    if (*s)
+        return 0;
+    if (!kept)
+        buf[n++] = '0';
+    snprintf(buf + n, sizeof buf - n, "e%ld", shift + esign * e);
+    *out = strtod(buf, NULL);
+    return 1;
+}
+
+/* printf's decimal point is LC_NUMERIC's: a '.' goes back in its place. */
+static void dot_decimal(char *s)
+{
+    const char *dp = localeconv()->decimal_point;
+    size_t dl = dp ? strlen(dp) : 0;
+    char *at;
+    if (dl == 0 || (dl == 1 && dp[0] == '.') || !(at = strstr(s, dp)))
+        return;
+    *at = '.';
+    memmove(at + 1, at + dl, strlen(at + dl) + 1);
+}
+
 static vae_status set_list(vae_config *c, const vae_field *f, const char *value, char *why, size_t why_len)
 {
     int v[VAE_MAX_HIDDEN], n = 0;
@@ -1261,12 +1323,11 @@ vae_status vae_config_set(vae_config *c, const char *key, const char *value, cha
         return VAE_OK;
     }
     case VAE_FIELD_REAL: {
-        /* strtod skips leading space, which the other types refuse */
-        int blank = value[0] == '\0' || value[0] == ' ' || value[0] == '\t' || value[0] == '\n';
-        char *end = (char *)value;
-        double v = blank ? NAN : strtod(value, &end);
-        float fv = (float)v; /* the range is checked on what is stored */
-        if (*end != '\0' || !isfinite(fv) || fv < f->min || (f->min_open && fv == f->min) || fv >= f->max)
+        double v = NAN;
+        float fv;
+        int ok = parse_decimal(value, &v);
+        fv = (float)v; /* the range is checked on what is stored */
+        if (!ok || !isfinite(fv) || fv < f->min || (f->min_open && fv == f->min) || fv >= f->max)
             return say(VAE_ERR_ARG, why, why_len, "must be a number %s %g and below %g, not '%s'",
                        f->min_open ? ">" : ">=", f->min, f->max, value);
         *(float *)at = fv;
@@ -1315,6 +1376,10 @@ int vae_config_get(const vae_config *c, const char *key, char *buf, size_t size)
         break;
     case VAE_FIELD_REAL:
         n = snprintf(buf, size, "%.9g", (double)*(const float *)at);
+        if (n >= 0 && (size_t)n < size) {
+            dot_decimal(buf);
+            n = (int)strlen(buf);
+        }
         break;
     case VAE_FIELD_U64:
         n = snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)at);
@@ -1389,6 +1454,7 @@ struct vae {
     vae_rng rng;
     int b_cap, r_cap;        /* images and decoder rows the buffers hold */
     int eval_rows;           /* the least of r_cap, normally VAE_EVAL_ROWS */
+    int row_cap;             /* the most of r_cap: vae_load's limit, else INT_MAX */
     const likelihood *lik;
     const prior *pri;
 
@@ -1464,6 +1530,35 @@ static vae_status finish(vae *m, vae_status s)
         (m)->error[0] = '\0';                                                  \
     } while (0)
 
+/* The largest checkpoint vae_load reads. */
+#define CKPT_MAX_BYTES ((size_t)1 << 31)
+/* The smallest fixed sigma: below it, squared errors over sigma^2 give
+   gradients whose squares overflow Adam's second moment. */
+#define VAE_MIN_SIGMA 1e-3f
+
+/* The parameters a configuration describes, counted in double so that no
+   size can wrap before it is checked (32-bit size_t included). */
+static double config_params(const vae_config *c)
+{
+    double p = 0.0;
+    int i, prev = c->input_dim;
+    for (i = 0; i < c->n_hidden; i++) {
+        p += ((double)prev + 1.0) * c->hidden[i];
+        prev = c->hidden[i];
+    }
+    p += ((double)prev + 1.0) * 2.0 * c->latent_dim;
+    for (i = c->n_hidden - 1, prev = c->latent_dim; i >= 0; i--) {
+        p += ((double)prev + 1.0) * c->hidden[i];
+        prev = c->hidden[i];
+    }
+    p += ((double)prev + 1.0) * c->input_dim;
+    if (c->likelihood == VAE_GAUSSIAN && c->sigma == 0.0f)
+        p += 1.0;
+    if (c->prior == VAE_PRIOR_MOG)
+        p += (2.0 * c->latent_dim + 1.0) * c->components;
+    return p;
+}
+
 /* Each field through the table's own parser (so that its range is checked
    in one place), then what ties fields together. */
 vae_status vae_config_check(const vae_config *c, char *why, size_t why_len)
@@ -1489,6 +1584,14 @@ vae_status vae_config_check(const vae_config *c, char *why, size_t why_len)
                    VAE_MAX_ROWS);
     if (c->sigma != 0.0f && c->likelihood != VAE_GAUSSIAN)
         return say(VAE_ERR_ARG, why, why_len, "sigma is for the gaussian likelihood only");
+    if (c->sigma != 0.0f && c->sigma < VAE_MIN_SIGMA)
+        return say(VAE_ERR_ARG, why, why_len, "sigma %g is below %g (0 learns it)", (double)c->sigma,
+                   (double)VAE_MIN_SIGMA);
+    /* The parameters and both moments as float32, with room for names, the
+       configuration and the application's data. */
+    if (12.0 * config_params(c) > (double)(CKPT_MAX_BYTES - 2 * VAE_MAX_APP_DATA))
+        return say(VAE_ERR_ARG, why, why_len, "%.0f parameters are too many for a checkpoint (%.0f at most)",
+                   config_params(c), (double)(CKPT_MAX_BYTES - 2 * VAE_MAX_APP_DATA) / 12.0);
     if (c->kl == VAE_KL_ANALYTIC && (c->objective != VAE_ELBO || c->prior != VAE_PRIOR_NORMAL))
         return say(VAE_ERR_ARG, why, why_len, "the analytic KL needs the elbo objective and the normal prior "
                                               "(the iwae bound and the mog prior have no closed form)");
@@ -1751,8 +1854,8 @@ static size_t layout_activations(vae *m)
     int mog = c->prior == VAE_PRIOR_MOG;
     for (i = 0; i < c->n_hidden; i++)
         widest = max_int(widest, c->hidden[i]);
-    m->b_cap = max_int(c->max_batch, m->eval_rows);
-    m->r_cap = max_int(c->max_batch * c->k, m->eval_rows);
+    m->b_cap = max_int(c->max_batch, min_int(m->eval_rows, m->row_cap));
+    m->r_cap = min_int(max_int(c->max_batch * c->k, m->eval_rows), m->row_cap);
     m->layout_floats = 4.0 * (double)m->n_params;
 #define TAKE(ref, count)                                                       \
     (ref = off, off = align_up(m, off + (size_t)(count)), m->layout_floats += (double)(count) + (double)m->align)
@@ -1812,6 +1915,7 @@ static vae *new_model(void)
         m->be = &cpu_backend;
         m->align = VAE_BUFFER_ALIGN / sizeof(float);
         m->eval_rows = VAE_EVAL_ROWS;
+        m->row_cap = INT_MAX;
     }
     return m;
 }
@@ -1828,12 +1932,14 @@ static vae_status use_options(vae *m, const vae_options *opt)
 {
     const vae_backend *be = opt && opt->backend ? opt->backend : &cpu_backend;
     size_t bytes = be->alignment > VAE_BUFFER_ALIGN ? be->alignment : VAE_BUFFER_ALIGN;
+    if (!be->name)
+        return fail(m, VAE_ERR_ARG, "a backend without a name");
     if (be->version != VAE_BACKEND_VERSION)
-        return fail(m, VAE_ERR_ARG, "backend %s has interface version %d, not %d", be->name ? be->name : "?",
-                    be->version, VAE_BACKEND_VERSION);
+        return fail(m, VAE_ERR_ARG, "backend %s has interface version %d, not %d", be->name, be->version,
+                    VAE_BACKEND_VERSION);
 #define CHECK_SLOT(slot)                                                       \
     if (!be->slot)                                                             \
-        return fail(m, VAE_ERR_ARG, "backend %s has no %s", be->name ? be->name : "?", #slot);
+        return fail(m, VAE_ERR_ARG, "backend %s has no %s", be->name, #slot);
     BACKEND_SLOTS(CHECK_SLOT)
 #undef CHECK_SLOT
     if ((be->alignment & (be->alignment - 1)) || be->alignment > 1 << 20)
@@ -2182,6 +2288,9 @@ static vae_status gradient(vae *m, const float *x, int n, const float *eps, floa
     double s = 0.0;
     size_t P = m->n_params;
     TRY(check_batch(m, x, n, m->cfg.max_batch));
+    if ((double)n * m->cfg.k > (double)m->r_cap)
+        return fail(m, VAE_ERR_ARG, "the buffers hold %d decoder rows, fewer than %d images times k = %d: "
+                                    "load the model with vae_load_ex to train it", m->r_cap, n, m->cfg.k);
     TRY(m->be->write(m->dev, m->x, x, (size_t)n * m->cfg.input_dim));
     TRY(encode(m, n));
     TRY(log_weights(m, n, m->cfg.k, eps, 1, m->cfg.objective == VAE_IWAE));
@@ -2218,9 +2327,11 @@ vae_status vae_train_step(vae *m, const float *x, int n, const float *eps, float
         return fail(m, VAE_ERR_ARG, "the step counter is at its limit");
     if ((s = gradient(m, x, n, eps, bound)) != VAE_OK)
         return finish(m, s);
-    m->steps++;
-    return finish(m, m->be->adam(m->dev, 0, P, 2 * P, 3 * P, P, c->lr, c->beta1, c->beta2, c->eps, m->steps,
-                                 c->optimizer == VAE_ADAMAX));
+    s = m->be->adam(m->dev, 0, P, 2 * P, 3 * P, P, c->lr, c->beta1, c->beta2, c->eps, m->steps + 1,
+                    c->optimizer == VAE_ADAMAX);
+    if (s == VAE_OK)
+        m->steps++;
+    return finish(m, s);
 }
 
 /* ---- evaluation ------------------------------------------------------------ */
@@ -2628,7 +2739,6 @@ vae_status vae_read_file(const char *path, size_t max, unsigned char **data, siz
 
 #define CKPT_MAGIC "VAEMODEL"
 #define CKPT_VERSION 2u
-#define CKPT_MAX_BYTES ((size_t)1 << 31)
 #define CKPT_MAX_CONFIG 4096
 
 static const char *const moment_prefix[3] = {"", "opt.m.", "opt.v."};
@@ -2690,6 +2800,8 @@ static size_t tensor_record_bytes(const tensor *t, int which)
     return 4 + strlen(moment_prefix[which]) + strlen(t->name) + 4 + 4 * (size_t)t->ndim + 4 * tensor_size(t);
 }
 
+/* A tensor's record; refuses a non-finite value, which vae_load would
+   refuse in turn: the file on disk then stays as it was. */
 static vae_status emit_tensor(vae *m, bytes *b, const tensor *t, int which)
 {
     size_t count = tensor_size(t), j, q;
@@ -2705,6 +2817,8 @@ static vae_status emit_tensor(vae *m, bytes *b, const tensor *t, int which)
         TRY(m->be->read(m->dev, t->ref + moment_base(m, which) + j, m->host, c));
         for (q = 0; q < c; q++) {
             uint32_t u;
+            if (!isfinite(m->host[q]))
+                return fail(m, VAE_ERR_NUMERIC, "%s holds a non-finite value: not saved", name);
             memcpy(&u, &m->host[q], 4);
             emit_u32(b, u);
         }
@@ -2724,6 +2838,9 @@ static vae_status serialise(vae *m, bytes *b)
     for (which = 0; which < 3; which++)
         for (i = 0; i < m->n_tensors; i++)
             need += tensor_record_bytes(&m->tensors[i], which);
+    if (need > CKPT_MAX_BYTES) /* vae_config_check keeps models below it */
+        return fail(m, VAE_ERR_ARG, "a checkpoint of %lu bytes is over the %lu that vae_load reads",
+                    (unsigned long)need, (unsigned long)CKPT_MAX_BYTES);
     if (!(b->p = VAE_MALLOC(need)))
         return fail(m, VAE_ERR_NOMEM, "out of memory for a checkpoint of %lu bytes", (unsigned long)need);
     b->len = 0;
@@ -2897,36 +3014,38 @@ static vae_status read_config(vae *m, const char *path, reader *r, uint32_t vers
     return VAE_OK;
 }
 
-/* The batch and k the buffers are sized for: the caller's where given;
-   otherwise the saved ones, shrunk (batch first, then k, then the rows
-   evaluation uses) until the decoder rows and activations fit the limits
-   of vae_load. */
+/* The batch and k the buffers are sized for: the caller's where given.
+   Otherwise the saved ones, but while the decoder rows or activations
+   exceed vae_load's limits the batch halves, and then the rows the
+   buffers hold: k, the objective, never changes. A model whose k alone is
+   over the limit can be evaluated (k goes through in chunks) but not
+   trained; a training step then says so. */
 static vae_status size_for_run(vae *m, const char *path, const vae_options *opt)
 {
     vae_config *c = &m->cfg;
-    int given_batch = opt && opt->max_batch, given_k = opt && opt->k;
+    int given = opt && (opt->max_batch || opt->k);
     size_t total;
-    if (given_batch)
+    if (opt && opt->max_batch)
         c->max_batch = opt->max_batch;
-    if (given_k)
+    if (opt && opt->k)
         c->k = opt->k;
-    if (given_batch || given_k) {
+    if (given) {
         vae_status st = check_config(m, c);
         if (st != VAE_OK)
             return fail(m, st, "%s: cannot run with these options: %.150s", path, m->error);
     }
     for (;;) {
         TRY(layout(m, &total));
-        if ((double)c->max_batch * c->k <= VAE_LOAD_ROWS && activation_bytes(m) <= (double)VAE_LOAD_BYTES)
+        if (given || (m->r_cap <= VAE_LOAD_ROWS && activation_bytes(m) <= (double)VAE_LOAD_BYTES))
             break;
-        if (!given_batch && c->max_batch > 1)
+        if (c->max_batch > 1) {
             c->max_batch = (c->max_batch + 1) / 2;
-        else if (!given_k && c->k > 1)
-            c->k = (c->k + 1) / 2;
-        else if (!given_batch && !given_k && m->eval_rows > 1)
-            m->eval_rows /= 2;
-        else
+        } else if (m->r_cap > 1) {
+            m->row_cap = m->r_cap / 2;
+            m->eval_rows = min_int(m->eval_rows, m->row_cap);
+        } else {
             break;
+        }
     }
     return VAE_OK;
 }

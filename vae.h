@@ -44,8 +44,10 @@
    THREADS
    A model is not safe to use from two threads at once; distinct models are
    independent (there is no global state). When built with OpenMP the heavy
-   kernels use omp_get_max_threads() threads, and results are bit-identical
-   whatever the number of threads.
+   kernels use omp_get_max_threads() threads (at most as many as there were
+   when the model was made), and results are bit-identical whatever the
+   number of threads. Numbers in configuration text and checkpoints are
+   read and written the same way whatever the locale.
 
    MEMORY
    Every buffer a model needs is allocated by vae_create / vae_load: training
@@ -123,7 +125,7 @@ typedef struct {
     int max_batch, k;
 } vae_options;
 
-/* Fills *cfg with the reference configuration: 784-200-200-50, tanh,
+/* Fills *cfg with the reference configuration (the table's defaults): 784-200-200-50, tanh,
    Bernoulli, N(0, I) prior, ELBO k = 1, batch 20, Adam lr 1e-3, betas
    0.9 / 0.999, eps 1e-4, seed 1. */
 void vae_config_init(vae_config *cfg);
@@ -137,15 +139,19 @@ vae_status vae_create(vae **out, const vae_config *cfg, const vae_options *opt);
    weights, optimiser state, noise generator, step counter and application
    data, so training resumes exactly. Buffers are sized for the saved batch
    and k, but for at most VAE_LOAD_ROWS decoder rows and VAE_LOAD_BYTES of
-   activations (batch shrinks first, then k), so that a small file cannot
-   ask for gigabytes: vae_get_config tells what was kept. To train with a
-   larger batch or k, say so with vae_load_ex. */
+   activations, so that a small file cannot ask for gigabytes: the batch
+   shrinks first (vae_get_config tells what was kept). k, the objective,
+   never changes; a model whose k alone is over the limit evaluates (k goes
+   through in chunks) but its training steps are refused until it is
+   loaded with vae_load_ex. */
 #define VAE_LOAD_ROWS 4096
 #define VAE_LOAD_BYTES ((size_t)1 << 28)
 vae_status vae_load(vae **out, const char *path);
 
 /* vae_load with a backend and the batch and k the caller will run (any
-   allowed by the configuration's limits); opt may be NULL. */
+   allowed by the configuration's limits; the buffers are sized for exactly
+   those, without vae_load's limits); opt may be NULL, and opt's max_batch
+   or k 0 keeps the saved one. */
 vae_status vae_load_ex(vae **out, const char *path, const vae_options *opt);
 
 /* Writes a checkpoint atomically: to path.tmp, then renamed over path. */
@@ -167,8 +173,8 @@ long vae_steps(const vae *m);
    weights are not touched. */
 vae_status vae_seed(vae *m, uint64_t seed);
 
-/* Bytes the application keeps with the model: the checkpoint stores them
-   untouched (the trainer keeps its resume state there). set copies len
+/* Bytes the application keeps with the model, such as a trainer's resume
+   state: the checkpoint stores them untouched. set copies len
    bytes (at most VAE_MAX_APP_DATA; len 0 clears them); get returns them
    (NULL when there are none) and their length in *len. */
 #define VAE_MAX_APP_DATA ((size_t)1 << 24)
@@ -238,8 +244,8 @@ vae_status vae_get_gradient(vae *m, const char *name, float *dst, size_t count);
    the checks of vae_create, checkpoints and the vae program's options all
    follow it. */
 typedef enum {
-    VAE_FIELD_INT,    /* int, min..max */
-    VAE_FIELD_REAL,   /* float, min..max, and > min where min_open */
+    VAE_FIELD_INT,    /* int, min to max inclusive */
+    VAE_FIELD_REAL,   /* float, >= min (> min where min_open) and < max */
     VAE_FIELD_U64,    /* uint64_t */
     VAE_FIELD_CHOICE, /* an enum: the index of a name in choices */
     VAE_FIELD_LIST    /* n_hidden and hidden: "200,200", "none" for no entries */

@@ -1,5 +1,6 @@
 /* check.h — the tests' assertion macros. Each test program counts checks,
-   prints one line per failure, ends with "N passed, N failed" and exits
+   prints one line per failure, ends with "N passed, N failed" (and
+   ", N skipped" when a check could not run here) and exits
    non-zero when anything failed; tests/run.sh adds the programs up. */
 #ifndef VAE_CHECK_H
 #define VAE_CHECK_H
@@ -7,7 +8,17 @@
 #include <math.h>
 #include <stdio.h>
 
-static int check_passed, check_failed;
+static int check_passed, check_failed, check_skipped;
+
+/* A check that cannot run here (a tool or locale missing): counted and
+   said, never passed. */
+#define SKIP(...)                                                              \
+    do {                                                                       \
+        check_skipped++;                                                       \
+        printf("SKIP %s:%d: ", __FILE__, __LINE__);                            \
+        printf(__VA_ARGS__);                                                   \
+        printf("\n");                                                          \
+    } while (0)
 
 #define CHECK(cond, ...)                                                       \
     do {                                                                       \
@@ -32,7 +43,10 @@ static int check_passed, check_failed;
 
 static int check_summary(void)
 {
-    printf("%d passed, %d failed\n", check_passed, check_failed);
+    if (check_skipped)
+        printf("%d passed, %d failed, %d skipped\n", check_passed, check_failed, check_skipped);
+    else
+        printf("%d passed, %d failed\n", check_passed, check_failed);
     return check_failed ? 1 : 0;
 }
 

@@ -19,8 +19,8 @@ for t in rng grad parity data backend checkpoint; do
     fi
     line=$($run "$dir/test_$t" 2>&1 | tail -n 1)
     echo "$line"
-    p=$(printf '%s\n' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-    f=$(printf '%s\n' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    p=$(printf '%s\n' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed\(, [0-9]* skipped\)\{0,1\}$/\1/p')
+    f=$(printf '%s\n' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed\(, [0-9]* skipped\)\{0,1\}$/\2/p')
     [ -n "$p" ] || { p=0; f=1; echo "FAIL test_$t ended without a summary"; }
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))

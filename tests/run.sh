@@ -5,6 +5,7 @@
 dir=${1:-build/rel}
 total_pass=0
 total_fail=0
+total_skip=0
 
 # run NAME COMMAND...: runs one test and adds its summary line to the totals.
 # A test that dies before its summary, or exits non-zero with no failure
@@ -17,8 +18,9 @@ run() {
     status=$?
     printf '%s\n' "$out"
     line=$(printf '%s\n' "$out" | tail -n 1)
-    p=$(printf '%s\n' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-    f=$(printf '%s\n' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    p=$(printf '%s\n' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed\(, [0-9]* skipped\)\{0,1\}$/\1/p')
+    f=$(printf '%s\n' "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed\(, [0-9]* skipped\)\{0,1\}$/\2/p')
+    s=$(printf '%s\n' "$line" | sed -n 's/^.*, \([0-9]*\) skipped$/\1/p')
     if [ -z "$p" ]; then
         echo "FAIL $name exited with status $status without a summary"
         p=0 f=1
@@ -28,6 +30,7 @@ run() {
     fi
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))
+    total_skip=$((total_skip + ${s:-0}))
 }
 
 for t in "$dir"/test_*; do
@@ -36,5 +39,9 @@ done
 for s in tests/test_*.sh; do
     [ -f "$s" ] && run "$(basename "$s")" sh "$s" "$dir/vae"
 done
-echo "$total_pass passed, $total_fail failed"
+if [ "$total_skip" -gt 0 ]; then
+    echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+else
+    echo "$total_pass passed, $total_fail failed"
+fi
 [ "$total_fail" -eq 0 ]

@@ -86,8 +86,38 @@ static void test_failing_backend(void)
     vae_free(m);
 }
 
+/* An update that fails leaves the step counter, which Adam's bias
+   correction follows, where it was. */
+static vae_status failing_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float b1,
+                               float b2, float eps, long t, int adamax)
+{
+    (void)dev, (void)p, (void)g, (void)m1, (void)m2, (void)n, (void)lr, (void)b1, (void)b2, (void)eps, (void)t;
+    (void)adamax;
+    return VAE_ERR_BACKEND;
+}
+
+static void test_failing_update(void)
+{
+    vae_backend failing = *vae_backend_cpu();
+    vae_options opt = {0};
+    vae_config cfg;
+    vae *m;
+    float x[20 * 784];
+    int i;
+    failing.adam = failing_adam;
+    opt.backend = &failing;
+    vae_config_init(&cfg);
+    for (i = 0; i < 20 * 784; i++)
+        x[i] = (float)(i % 2);
+    CHECK(vae_create(&m, &cfg, &opt) == VAE_OK, "%s", vae_error(m));
+    CHECK(vae_train_step(m, x, 20, NULL, NULL) == VAE_ERR_BACKEND && vae_steps(m) == 0,
+          "a failed update takes no step (steps %ld)", vae_steps(m));
+    vae_free(m);
+}
+
 int main(void)
 {
+    test_failing_update();
     CHECK(conformance(vae_backend_cpu(), NULL), "the CPU backend could not be created");
     test_refused_tables();
     test_failing_backend();

@@ -8,6 +8,8 @@
 #include "../vae.c"
 #include "check.h"
 
+#include <locale.h>
+
 enum { D = 20, Z = 4, B = 3, KMAX = 5 };
 
 /* make_v1.c was built with -O2 and no FMA; the same code built as make
@@ -289,10 +291,93 @@ static void test_hostile_sizes(void)
         CHECK(vae_get_config(b)->max_batch == 50 && vae_get_config(b)->k == 7, "vae_load_ex sizes %d x %d",
               vae_get_config(b)->max_batch, vae_get_config(b)->k);
     vae_free(b);
+    opt.k = 0; /* keeps the saved k */
+    CHECK(vae_load_ex(&b, path, &opt) == VAE_OK, "%s", vae_error(b));
+    if (vae_get_config(b) && !vae_error(b)[0])
+        CHECK(vae_get_config(b)->max_batch == 50 && vae_get_config(b)->k == 4, "vae_load_ex keeps k: %d x %d",
+              vae_get_config(b)->max_batch, vae_get_config(b)->k);
+    vae_free(b);
     opt.k = 1 << 21;
     CHECK(vae_load_ex(&b, path, &opt) == VAE_ERR_ARG, "vae_load_ex refuses k = 2^21: %s", vae_error(b));
     vae_free(b);
     vae_free(a);
+    remove(path);
+}
+
+/* k is the objective, not a buffer size: a model saved with a k of 2^14
+   loads with k kept and buffers within the limit; it evaluates, and its
+   training steps are refused until vae_load_ex sizes it for them. */
+static void test_large_k(void)
+{
+    const char *path = "build/test_checkpoint_k.vae";
+    vae_config cfg;
+    vae_options opt = {0};
+    vae *a, *b;
+    float x[D];
+    double bound;
+    int i;
+    vae_config_init(&cfg);
+    cfg.input_dim = D;
+    cfg.n_hidden = 0;
+    cfg.latent_dim = Z;
+    cfg.max_batch = 1;
+    cfg.k = 1 << 14;
+    cfg.objective = VAE_IWAE;
+    for (i = 0; i < D; i++)
+        x[i] = (float)(i % 2);
+    CHECK(vae_create(&a, &cfg, NULL) == VAE_OK, "%s", vae_error(a));
+    CHECK(vae_save(a, path) == VAE_OK, "%s", vae_error(a));
+    CHECK(vae_load(&b, path) == VAE_OK, "%s", vae_error(b));
+    if (vae_get_config(b) && !vae_error(b)[0]) {
+        CHECK(vae_get_config(b)->k == 1 << 14, "k kept: %d", vae_get_config(b)->k);
+        CHECK(b->r_cap <= VAE_LOAD_ROWS, "buffers of %d rows", b->r_cap);
+        CHECK(vae_bound(b, x, 1, VAE_IWAE, 1 << 14, &bound) == VAE_OK, "evaluates: %s", vae_error(b));
+        CHECK(vae_train_step(b, x, 1, NULL, NULL) == VAE_ERR_ARG && strstr(vae_error(b), "vae_load_ex"),
+              "training refused: %s", vae_error(b));
+        CHECK(vae_steps(b) == 0, "no step taken");
+    }
+    vae_free(b);
+    opt.max_batch = 1;
+    CHECK(vae_load_ex(&b, path, &opt) == VAE_OK, "%s", vae_error(b));
+    CHECK(vae_train_step(b, x, 1, NULL, NULL) == VAE_OK, "vae_load_ex makes room to train: %s", vae_error(b));
+    vae_free(b);
+    vae_free(a);
+    remove(path);
+}
+
+/* A model holding a non-finite value is not saved, and the checkpoint
+   already on disk stays as it was. */
+static void test_no_nan_saved(void)
+{
+    const char *path = "build/test_checkpoint_nan.vae";
+    vae_config cfg;
+    vae *a, *b;
+    float bias[2 * Z];
+    long before;
+    FILE *f;
+    vae_config_init(&cfg);
+    cfg.input_dim = D;
+    cfg.n_hidden = 0;
+    cfg.latent_dim = Z;
+    cfg.max_batch = 2;
+    CHECK(vae_create(&a, &cfg, NULL) == VAE_OK, "%s", vae_error(a));
+    CHECK(vae_save(a, path) == VAE_OK, "%s", vae_error(a));
+    f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    before = ftell(f);
+    fclose(f);
+    memset(bias, 0, sizeof bias);
+    bias[1] = INFINITY;
+    vae_set_tensor(a, "enc.mu.bias", bias, Z);
+    CHECK(vae_save(a, path) == VAE_ERR_NUMERIC && strstr(vae_error(a), "enc.mu.bias"), "save refused: %s",
+          vae_error(a));
+    CHECK(vae_load(&b, path) == VAE_OK, "the old checkpoint still loads: %s", vae_error(b));
+    f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    CHECK(ftell(f) == before, "and is as long as before");
+    fclose(f);
+    vae_free(a);
+    vae_free(b);
     remove(path);
 }
 
@@ -315,7 +400,8 @@ static void test_app_data_limits(void)
    an uninitialised pointer (found by fuzz_checkpoint). */
 static void test_config_text(void)
 {
-    static const char *const bad[] = {"", " 0.1", "\t1", "\n1", "0.1 ", "1e", "nan", "inf", "-0.5", "1000", "0"};
+    static const char *const bad[] = {"",    " 0.1", "\t1", "\n1",    "\v1",  "0.1 ", "1e", "nan",
+                                      "inf", "-0.5", "1000", "0",   "0x1p-10", "0,5", "1.2.3"};
     vae_config c;
     char why[160];
     int i;
@@ -325,21 +411,69 @@ static void test_config_text(void)
         CHECK(vae_config_set(&c, "lr", bad[i], why, sizeof why) == VAE_ERR_ARG && why[0], "lr '%s' refused", bad[i]);
         CHECK(memcmp(&before, &c, sizeof c) == 0, "a refused value leaves the configuration as it was");
     }
-    CHECK(vae_config_set(&c, "lr", "0x1p-10", why, sizeof why) == VAE_OK && c.lr == 0x1p-10f, "hex floats read");
+    CHECK(vae_config_set(&c, "lr", "2.5E-3", why, sizeof why) == VAE_OK && c.lr == 2.5e-3f, "exponents read");
     CHECK(vae_config_set(&c, "sigma", "0", why, sizeof why) == VAE_OK, "sigma 0 (learned) allowed");
     CHECK(vae_config_set(&c, "hidden", "none", why, sizeof why) == VAE_OK && c.n_hidden == 0, "no hidden layer");
     CHECK(vae_config_set(&c, "nonsense", "1", why, sizeof why) == VAE_ERR_ARG, "unknown key refused");
     CHECK(vae_config_check(&c, why, sizeof why) == VAE_OK, "%s", why);
+    c.likelihood = VAE_GAUSSIAN;
+    c.sigma = 1e-4f;
+    CHECK(vae_config_check(&c, why, sizeof why) == VAE_ERR_ARG && strstr(why, "sigma"), "sigma 1e-4: %s", why);
+    c.sigma = 1e-3f;
+    CHECK(vae_config_check(&c, why, sizeof why) == VAE_OK, "sigma 1e-3: %s", why);
+    /* 9500 x 9500 twice: 180 million parameters, a 2.2 GB checkpoint */
+    vae_config_init(&c);
+    CHECK(vae_config_set(&c, "hidden", "9500,9500", why, sizeof why) == VAE_OK, "%s", why);
+    CHECK(vae_config_check(&c, why, sizeof why) == VAE_ERR_ARG && strstr(why, "too many"), "%s", why);
+}
+
+/* A program that runs in a locale whose decimal point is a comma reads and
+   writes the same configuration text and checkpoints as any other. */
+static void test_locale(void)
+{
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "de_DE", NULL};
+    const char *path = "build/test_checkpoint_locale.vae";
+    vae_config c;
+    vae *a, *b;
+    char text[64];
+    int i;
+    for (i = 0; names[i] && !setlocale(LC_ALL, names[i]); i++)
+        ;
+    if (!names[i] || strcmp(localeconv()->decimal_point, ",") != 0) {
+        setlocale(LC_ALL, "C");
+        SKIP("no locale with a decimal comma is installed (localedef -i de_DE -f UTF-8 de_DE.UTF-8)");
+        return;
+    }
+    vae_config_init(&c);
+    CHECK(c.lr == 1e-3f && c.beta2 == 0.999f && c.eps == 1e-4f, "defaults read in %s: lr %g", names[i], (double)c.lr);
+    CHECK(vae_config_get(&c, "lr", text, sizeof text) > 0 && strcmp(text, "0.00100000005") == 0, "lr written as %s",
+          text);
+    CHECK(vae_config_set(&c, "lr", "0.5", NULL, 0) == VAE_OK && c.lr == 0.5f, "0.5 read in %s", names[i]);
+    c.input_dim = 6;
+    c.n_hidden = 1;
+    c.hidden[0] = 3;
+    c.latent_dim = 2;
+    CHECK(vae_create(&a, &c, NULL) == VAE_OK, "%s", vae_error(a));
+    CHECK(vae_save(a, path) == VAE_OK, "%s", vae_error(a));
+    setlocale(LC_ALL, "C");
+    CHECK(vae_load(&b, path) == VAE_OK, "a checkpoint saved in %s loads in C: %s", names[i], vae_error(b));
+    CHECK(vae_get_config(b) && vae_get_config(b)->lr == 0.5f, "with its learning rate");
+    vae_free(a);
+    vae_free(b);
+    remove(path);
 }
 
 int main(void)
 {
     test_config_text();
+    test_locale();
     test_version1();
     test_round_trips();
     test_deepest();
     test_deep_and_empty();
     test_hostile_sizes();
+    test_large_k();
+    test_no_nan_saved();
     test_app_data_limits();
     return check_summary();
 }

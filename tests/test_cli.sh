@@ -124,6 +124,8 @@ expect 2 '--threads must be' train $t --threads 0
 expect 2 '--likelihood must be bernoulli or gaussian' train $t --likelihood poisson
 expect 2 '--sigma must be a number >= 0' train $t --likelihood gaussian --sigma -1
 expect 2 '--sigma goes with --likelihood gaussian' train $t --sigma 0.5
+expect 2 'sigma 0.0001 is below 0.001' train $t --likelihood gaussian --sigma 0.0001
+expect 2 'too many for a checkpoint' train $t --hidden 9500,9500 --out "$tmp/never"
 expect 2 '--prior must be normal or mog' train $t --prior vamp
 expect 2 '--components must be an integer' train $t --prior mog --components 0
 expect 2 '--components goes with --prior mog' train $t --components 4
