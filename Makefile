@@ -74,7 +74,7 @@ $(B)/vae: $(TOOL_SRC) $(LIB_SRC) $(LIB_HDR) $(wildcard tools/*.h) | $(B)
 
 # Each test is one translation unit that includes the library sources it
 # needs, so that it can reach their internals.
-$(B)/test_%: tests/test_%.c tests/check.h $(LIB_SRC) $(LIB_HDR) | $(B)
+$(B)/test_%: tests/test_%.c $(wildcard tests/*.h) $(LIB_SRC) $(LIB_HDR) | $(B)
 	$(CC) $(CFLAGS) -I. -o $@ $< $(LDLIBS)
 
 $(B):

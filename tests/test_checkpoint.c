@@ -7,6 +7,7 @@
    vae_load_ex sizes the buffers as its caller says. */
 #include "../vae.c"
 #include "check.h"
+#include "same_model.h"
 
 #include <locale.h>
 
@@ -104,26 +105,6 @@ static void test_version1(void)
     CHECK(cases == 3, "%d version-1 cases read, expected 3", cases);
 }
 
-static int same_params(vae *a, vae *b)
-{
-    int t, same = vae_tensor_count(a) == vae_tensor_count(b);
-    for (t = 0; same && t < vae_tensor_count(a); t++) {
-        const char *name;
-        int ndim, shape[2];
-        size_t n;
-        float *x, *y;
-        vae_tensor_info(a, t, &name, &ndim, shape);
-        n = (size_t)shape[0] * shape[1];
-        x = malloc(n * sizeof *x);
-        y = malloc(n * sizeof *y);
-        same = vae_get_tensor(a, name, x, n) == VAE_OK && vae_get_tensor(b, name, y, n) == VAE_OK &&
-               memcmp(x, y, n * sizeof *x) == 0;
-        free(x);
-        free(y);
-    }
-    return same;
-}
-
 /* Each part trained a few steps, saved with application data, loaded:
    everything equal, and the next steps equal too. */
 static void test_round_trips(void)
@@ -174,7 +155,7 @@ static void test_round_trips(void)
         }
         CHECK(memcmp(vae_get_config(a), vae_get_config(b), sizeof cfg) == 0, "%s: configuration restored",
               setups[s][0]);
-        CHECK(same_params(a, b), "%s/%s/%s: parameters restored", setups[s][0], setups[s][2], setups[s][3]);
+        CHECK(same_tensors(a, b, 0), "%s/%s/%s: parameters restored", setups[s][0], setups[s][2], setups[s][3]);
         got = vae_get_app_data(b, &len);
         CHECK(len == sizeof app && got && memcmp(got, app, len) == 0, "application data restored (%lu bytes)",
               (unsigned long)len);
@@ -182,7 +163,7 @@ static void test_round_trips(void)
             vae_train_step(a, x, B, NULL, NULL);
             vae_train_step(b, x, B, NULL, NULL);
         }
-        CHECK(same_params(a, b), "%s/%s/%s: training resumes exactly", setups[s][0], setups[s][2], setups[s][3]);
+        CHECK(same_tensors(a, b, 0), "%s/%s/%s: training resumes exactly", setups[s][0], setups[s][2], setups[s][3]);
         vae_free(a);
         vae_free(b);
     }
@@ -211,7 +192,7 @@ static void test_deepest(void)
     CHECK(vae_train_step(a, x, 2, NULL, &bound) == VAE_OK, "%s", vae_error(a));
     CHECK(vae_save(a, path) == VAE_OK, "%s", vae_error(a));
     CHECK(vae_load(&b, path) == VAE_OK, "%s", vae_error(b));
-    CHECK(same_params(a, b), "8 hidden layers round trip");
+    CHECK(same_tensors(a, b, 0), "8 hidden layers round trip");
     vae_free(a);
     vae_free(b);
     remove(path);

@@ -5,6 +5,7 @@
 #include "../vae.c"
 #include "../mnist.c"
 #include "check.h"
+#include "same_model.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -20,32 +21,6 @@ static vae_config small_config(void)
     c.max_batch = 50;
     c.seed = 5;
     return c;
-}
-
-static int same_tensors(vae *a, vae *b, int grads)
-{
-    int t, same = 1;
-    for (t = 0; t < vae_tensor_count(a); t++) {
-        const char *name;
-        int ndim, shape[2];
-        size_t n;
-        float *x, *y;
-        vae_tensor_info(a, t, &name, &ndim, shape);
-        n = (size_t)shape[0] * shape[1];
-        x = malloc(n * sizeof *x);
-        y = malloc(n * sizeof *y);
-        if (grads) {
-            vae_get_gradient(a, name, x, n);
-            vae_get_gradient(b, name, y, n);
-        } else {
-            vae_get_tensor(a, name, x, n);
-            vae_get_tensor(b, name, y, n);
-        }
-        same &= memcmp(x, y, n * sizeof *x) == 0;
-        free(x);
-        free(y);
-    }
-    return same;
 }
 
 static void train_steps(vae *m, const float *x, int n_images, int steps)
