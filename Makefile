@@ -77,6 +77,9 @@ $(B)/vae: $(TOOL_SRC) $(LIB_SRC) $(LIB_HDR) $(wildcard tools/*.h) | $(B)
 $(B)/test_%: tests/test_%.c $(wildcard tests/*.h) $(LIB_SRC) $(LIB_HDR) | $(B)
 	$(CC) $(CFLAGS) -I. -o $@ $< $(LDLIBS)
 
+# ... and the tools' sources it includes
+$(B)/test_report: tools/report.c tools/report.h
+
 $(B):
 	mkdir -p $@
 
