@@ -1,6 +1,7 @@
 #!/bin/sh
-# Big-endian check: builds the numeric, backend and file-format tests for s390x and
-# runs them under qemu (Debian: gcc-s390x-linux-gnu libc6-dev-s390x-cross
+# Big-endian check: builds the numeric, backend and file-format tests, and
+# the report page's (its weights are little-endian whatever the host), for
+# s390x and runs them under qemu (Debian: gcc-s390x-linux-gnu libc6-dev-s390x-cross
 # qemu-user). test_train and the CLI tests are left out: emulated, they take
 # many minutes. Ends with "N passed, N failed" like tests/run.sh.
 set -u
@@ -11,7 +12,7 @@ mkdir -p "$dir"
 total_pass=0
 total_fail=0
 total_skip=0
-for t in rng grad parity data backend checkpoint; do
+for t in rng grad parity data backend checkpoint report; do
     echo "== test_$t (s390x)"
     if ! $cc -std=c99 -O2 -static -I. -o "$dir/test_$t" "tests/test_$t.c" -lm; then
         echo "FAIL test_$t does not build for s390x"
