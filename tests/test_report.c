@@ -40,13 +40,15 @@ typedef struct {
     int reference;                         /* 784-200-200-50, with pictures */
 } test_case;
 
+/* Between them: each activation, 0, 1 and 2 hidden layers, Z = 1, 2 and
+   > 2, both likelihoods (sigma learned and fixed), and each way the page
+   lays out an image (given, square, one row, colour, a tile per channel).
+   Each case costs a Chromium start, about 2 s. */
 static const test_case cases[] = {
     {"tanh-h0-z1", VAE_TANH, 0, {0, 0}, 1, VAE_BERNOULLI, 0, 16, 0, 0, 0, 0},
     {"relu-h1-z2-gaussian", VAE_RELU, 1, {9, 0}, 2, VAE_GAUSSIAN, 0, 12, 0, 0, 0, 0},
     {"leakyrelu-h2-z5-colour", VAE_LEAKY_RELU, 2, {11, 7}, 5, VAE_BERNOULLI, 0, 60, 4, 5, 3, 0},
     {"relu-h2-z3-gaussian-2ch", VAE_RELU, 2, {8, 6}, 3, VAE_GAUSSIAN, 0.1f, 12, 2, 3, 2, 0},
-    {"leakyrelu-h1-z1", VAE_LEAKY_RELU, 1, {10, 0}, 1, VAE_BERNOULLI, 0, 9, 0, 0, 0, 0},
-    {"tanh-h1-z2-gaussian", VAE_TANH, 1, {12, 0}, 2, VAE_GAUSSIAN, 0, 20, 4, 5, 1, 0},
     {"reference", VAE_TANH, 2, {200, 200}, 50, VAE_BERNOULLI, 0, 784, 28, 28, 1, 1},
 };
 
