@@ -73,12 +73,9 @@ $(B)/vae: $(TOOL_SRC) $(LIB_SRC) $(LIB_HDR) $(wildcard tools/*.h) | $(B)
 	$(CC) $(CFLAGS) -I. -o $@ $(TOOL_SRC) $(LIB_SRC) $(LDLIBS)
 
 # Each test is one translation unit that includes the library sources it
-# needs, so that it can reach their internals.
-$(B)/test_%: tests/test_%.c $(wildcard tests/*.h) $(LIB_SRC) $(LIB_HDR) | $(B)
+# needs, so that it can reach their internals (tools/ sources included).
+$(B)/test_%: tests/test_%.c $(wildcard tests/*.h) $(LIB_SRC) $(LIB_HDR) $(TOOL_SRC) $(wildcard tools/*.h) | $(B)
 	$(CC) $(CFLAGS) -I. -o $@ $< $(LDLIBS)
-
-# ... and the tools' sources it includes
-$(B)/test_report: tools/report.c tools/report.h
 
 $(B):
 	mkdir -p $@
@@ -87,7 +84,8 @@ test: features $(TESTS) $(B)/vae
 	@sh tests/run.sh $(B)
 
 demo: all
-	./vae train --train data/mnist/t10k-images-idx3-ubyte.gz --holdout 1000 \
+	./vae train --train data/mnist/t10k-images-idx3-ubyte.gz \
+	    --train-labels data/mnist/t10k-labels-idx1-ubyte.gz --holdout 1000 \
 	    --epochs 30 --threads 1 --out out/demo
 
 bench: all

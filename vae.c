@@ -1669,15 +1669,20 @@ struct prior {
     /* adds the loss's gradient through that difference to m->dz and writes
        the gradients of the prior's own parameters; NULL for N(0, I) */
     vae_status (*backward)(vae *m, int rows);
-    /* rows of m->z drawn from the prior */
-    vae_status (*sample)(vae *m, int rows);
+    /* rows draws from the prior, from rng, into z (rows, Z) on the host;
+       it may use m->host up to prior_host_floats(m) */
+    vae_status (*sample)(vae *m, vae_rng *rng, int rows, float *z);
 };
 
-static vae_status put_noise(vae *m, vae_ref dst, const float *eps, size_t rows);
-
-static vae_status normal_sample(vae *m, int rows)
+/* Row by row, so that the stream does not depend on how rows are split
+   into calls (vae_rng_normal drops half a pair after an odd count). */
+static vae_status normal_sample(vae *m, vae_rng *rng, int rows, float *z)
 {
-    return put_noise(m, m->z, NULL, (size_t)rows);
+    size_t Z = (size_t)m->cfg.latent_dim;
+    int r;
+    for (r = 0; r < rows; r++)
+        vae_rng_normal(rng, z + (size_t)r * Z, Z);
+    return VAE_OK;
 }
 
 static vae_status mog_log_prob(vae *m, int rows)
@@ -1695,13 +1700,13 @@ static vae_status mog_backward(vae *m, int rows)
 }
 
 /* A component from the weights, then a Gaussian draw from it, on the host:
-   sampling is not a training step, and the mixture is small. host holds
-   the mixture's parameters first, then the rows drawn. */
-static vae_status mog_sample(vae *m, int rows)
+   sampling is not a training step, and the mixture is small. m->host
+   holds the mixture's parameters. */
+static vae_status mog_sample(vae *m, vae_rng *rng, int rows, float *z)
 {
-    int Z = m->cfg.latent_dim, K = m->cfg.components, r0, c, j;
-    size_t KZ = (size_t)K * Z, per = (m->host_len - 2 * KZ - (size_t)K) / (size_t)Z;
-    float *mean = m->host, *logvar = mean + KZ, *logit = logvar + KZ, *z = logit + K;
+    int Z = m->cfg.latent_dim, K = m->cfg.components, r, c, j;
+    size_t KZ = (size_t)K * Z;
+    float *mean = m->host, *logvar = mean + KZ, *logit = logvar + KZ;
     double total = 0.0, mx;
     TRY(m->be->read(m->dev, m->prior_mean, mean, KZ));
     TRY(m->be->read(m->dev, m->prior_logvar, logvar, KZ));
@@ -1711,23 +1716,25 @@ static vae_status mog_sample(vae *m, int rows)
         mx = logit[c] > mx ? logit[c] : mx;
     for (c = 0; c < K; c++)
         total += exp(logit[c] - mx);
-    for (r0 = 0; r0 < rows; r0 += (int)per) {
-        int n = (int)min_sz(per, (size_t)(rows - r0)), r;
-        for (r = 0; r < n; r++) {
-            double u = vae_rng_uniform(&m->rng) * total, acc = 0.0;
-            float *zr = z + (size_t)r * Z;
-            for (c = 0; c < K - 1; c++) {
-                acc += exp(logit[c] - mx);
-                if (u < acc)
-                    break;
-            }
-            vae_rng_normal(&m->rng, zr, (size_t)Z);
-            for (j = 0; j < Z; j++)
-                zr[j] = mean[(size_t)c * Z + j] + expf(0.5f * logvar[(size_t)c * Z + j]) * zr[j];
+    for (r = 0; r < rows; r++) {
+        double u = vae_rng_uniform(rng) * total, acc = 0.0;
+        float *zr = z + (size_t)r * Z;
+        for (c = 0; c < K - 1; c++) {
+            acc += exp(logit[c] - mx);
+            if (u < acc)
+                break;
         }
-        TRY(m->be->write(m->dev, m->z + (size_t)r0 * Z, z, (size_t)n * Z));
+        vae_rng_normal(rng, zr, (size_t)Z);
+        for (j = 0; j < Z; j++)
+            zr[j] = mean[(size_t)c * Z + j] + expf(0.5f * logvar[(size_t)c * Z + j]) * zr[j];
     }
     return VAE_OK;
+}
+
+/* Host floats the prior's sample uses at the start of m->host. */
+static size_t prior_host_floats(const vae *m)
+{
+    return m->cfg.prior == VAE_PRIOR_MOG ? (2 * (size_t)m->cfg.latent_dim + 1) * (size_t)m->cfg.components : 0;
 }
 
 static const prior priors[] = {
@@ -2483,17 +2490,22 @@ static vae_status decode_to_host(vae *m, int rows, float *mean)
     return m->be->read(m->dev, m->dec_h[m->n_dec - 1], mean, (size_t)rows * m->cfg.input_dim);
 }
 
-/* n rows of z, each from the caller (z not NULL) or from the prior. */
+/* n rows of z, each from the caller (z not NULL) or drawn from the prior
+   with the model's generator, into the host after the prior's own floats. */
 static vae_status decode_rows(vae *m, const float *z, int n, float *mean)
 {
     int r0, rows, Z = m->cfg.latent_dim;
-    /* r0 += rows, not += r_cap: r0 never passes n, so it cannot overflow */
+    size_t at = prior_host_floats(m);
+    int per = (int)min_sz((size_t)m->r_cap, (m->host_len - at) / (size_t)Z);
+    /* r0 += rows, not += per: r0 never passes n, so it cannot overflow */
     for (r0 = 0; r0 < n; r0 += rows) {
-        rows = min_int(m->r_cap, n - r0);
-        if (z)
+        rows = min_int(per, n - r0);
+        if (z) {
             TRY(m->be->write(m->dev, m->z, z + (size_t)r0 * Z, (size_t)rows * Z));
-        else
-            TRY(m->pri->sample(m, rows));
+        } else {
+            TRY(m->pri->sample(m, &m->rng, rows, m->host + at));
+            TRY(m->be->write(m->dev, m->z, m->host + at, (size_t)rows * Z));
+        }
         TRY(decode_to_host(m, rows, mean + (size_t)r0 * m->cfg.input_dim));
     }
     return VAE_OK;
@@ -2514,6 +2526,16 @@ vae_status vae_sample(vae *m, int n, float *mean)
     if (n < 1 || !mean)
         return fail(m, VAE_ERR_ARG, "need n >= 1 and a place for the result");
     return finish(m, decode_rows(m, NULL, n, mean));
+}
+
+vae_status vae_prior_sample(vae *m, int n, uint64_t seed, float *z)
+{
+    vae_rng rng;
+    REQUIRE_USABLE(m);
+    if (n < 1 || !z)
+        return fail(m, VAE_ERR_ARG, "need n >= 1 and a place for the result");
+    vae_rng_seed(&rng, seed);
+    return finish(m, m->pri->sample(m, &rng, n, z));
 }
 
 vae_status vae_prior_perplexity(vae *m, double *perplexity)

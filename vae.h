@@ -215,6 +215,11 @@ vae_status vae_decode(vae *m, const float *z, int n, float *mean);
    Gaussian): mean (n, D) as vae_decode. */
 vae_status vae_sample(vae *m, int n, float *mean);
 
+/* n latent points drawn from the prior into z (n, Z), from a generator of
+   their own seeded with seed (the model's noise stream is not touched):
+   the same seed gives the same points. */
+vae_status vae_prior_sample(vae *m, int n, uint64_t seed, float *z);
+
 /* The prior's perplexity, exp(entropy of its mixture weights): how many
    components it uses in effect (1 for N(0, I)). */
 vae_status vae_prior_perplexity(vae *m, double *perplexity);

@@ -186,8 +186,12 @@ check "tiny run reports its epochs" grep -q '^epoch 2/2  train -[0-9.]*  test -[
 check "tiny run names its log" grep -qx "log: $run/log.csv" "$tmp/stdout"
 check "tiny run names its model" grep -qx "model: $run/model.vae" "$tmp/stdout"
 check "model.vae written" [ -s "$run/model.vae" ]
-check "no temporary files left" [ "$(ls "$run")" = "log.csv
-model.vae" ]
+check "no temporary files left" [ "$(ls "$run")" = "curves.svg
+log.csv
+model.vae
+reconstructions.png
+report.html
+samples.png" ]
 check "log.csv header" [ "$(head -n 1 "$run/log.csv")" = "epoch,train_bound,test_bound,seconds" ]
 check "log.csv has 2 rows" [ "$(wc -l <"$run/log.csv")" -eq 3 ]
 check "log.csv rows are numeric with negative bounds" [ "$(grep -Ec \
@@ -257,8 +261,7 @@ check "bad data leaves log.csv as it was" cmp -s "$run/log.csv" "$tmp/log.before
 expect 1 'diverged' train $tiny --epochs 1 --lr 999 --out "$run"
 check "divergence leaves model.vae as it was" cmp -s "$run/model.vae" "$tmp/model.before"
 check "divergence leaves log.csv as it was" cmp -s "$run/log.csv" "$tmp/log.before"
-check "divergence leaves no temporary files" [ "$(ls "$run")" = "log.csv
-model.vae" ]
+check "divergence leaves no temporary files" [ "$(ls "$run" | grep -c tmp)" -eq 0 ]
 
 # ---- --threads and --binarize dynamic ----
 
@@ -268,6 +271,50 @@ status=$?
 check "a dynamic iwae adamax relu run exits 0 ($(cat "$tmp/stderr"))" [ "$status" -eq 0 ]
 check "--threads warns at most once" [ "$(wc -l <"$tmp/stderr")" -le 1 ]
 check "the dynamic run logs one row" [ "$(wc -l <"$tmp/dyn/log.csv")" -eq 2 ]
+
+# ---- pictures: training's own, the commands' bad input ----
+
+"$vae" train $tiny --epochs 2 --pictures off --out "$tmp/nopics" >/dev/null 2>&1
+check "a run with pictures off writes none" [ "$(ls "$tmp/nopics")" = "log.csv
+model.vae" ]
+check "pictures change nothing in the model" cmp -s "$run/model.vae" "$tmp/nopics/model.vae"
+check "pictures change nothing in the log" [ "$(cut -d, -f1-3 "$run/log.csv")" = \
+    "$(cut -d, -f1-3 "$tmp/nopics/log.csv")" ]
+for f in samples.png reconstructions.png curves.svg report.html; do
+    check "training writes $f" [ -s "$run/$f" ]
+done
+expect 2 '--pictures must be on or off' train $t --pictures maybe
+expect 2 '--test-labels goes with --test' train --data data/mnist --test-labels x --out "$tmp/never"
+
+m=$run/model.vae
+for cmd in sample reconstruct interpolate manifold embed plot; do
+    "$vae" $cmd --help >"$tmp/help" 2>&1
+    check "vae $cmd --help prints usage" grep -q "^usage: vae $cmd" "$tmp/help"
+done
+expect 1 'not a vae checkpoint' sample --model "$tmp/garbage" --out "$tmp/x.png"
+expect 2 'missing --out' sample --model "$m"
+expect 2 '--n must be an integer from 1' sample --model "$m" --n 0 --out "$tmp/x.png"
+expect 1 'cannot write' sample --model "$m" --out "$tmp/afile/x.png"
+printf '\0\0\10\3\0\0\0\1\0\0\0\2\0\0\0\2\1\2\3\4' >"$tmp/small.idx"
+expect 1 'the model takes 784 values per image' reconstruct --model "$m" --test "$tmp/small.idx" \
+    --out "$tmp/x.png"
+{ printf '\0\0\10\3\0\0\0\3\0\0\0\34\0\0\0\34'; head -c 2352 /dev/zero; } >"$tmp/three.idx"
+expect 2 '--n 5: .* has only 3 images' reconstruct --model "$m" --test "$tmp/three.idx" --n 5 --out "$tmp/x.png"
+expect 2 "--pair '3,10000' is not two image numbers" interpolate --model "$m" --test "$images" \
+    --pair 3,10000 --out "$tmp/x.png"
+expect 2 "--pair 'x' is not" interpolate --model "$m" --test "$images" --pair x --out "$tmp/x.png"
+expect 2 'missing --pair' interpolate --model "$m" --test "$images" --out "$tmp/x.png"
+expect 2 "--dims '1,3' is not two different dimensions from 1 to 2" manifold --model "$m" --dims 1,3 \
+    --out "$tmp/x.png"
+expect 2 "--dims '2,2'" manifold --model "$m" --dims 2,2 --out "$tmp/x.png"
+expect 2 '--grid must be an integer' manifold --model "$m" --grid 1 --out "$tmp/x.png"
+expect 1 '/nonexistent' embed --model "$m" --test /nonexistent --out "$tmp/x.csv"
+expect 1 'not an IDX label file' embed --model "$m" --test "$images" --labels "$images" --out "$tmp/x.csv"
+expect 2 'at least one LOG.csv' plot --out "$tmp/x.svg"
+expect 1 'no epoch column' plot "$tmp/garbage" --out "$tmp/x.svg"
+expect 2 '--names gives 1 names for 2 logs' plot "$run/log.csv" "$run/log.csv" --names a --out "$tmp/x.svg"
+check "no partial picture is left behind" [ ! -e "$tmp/x.png" ] && [ ! -e "$tmp/x.png.tmp" ] && \
+    [ ! -e "$tmp/x.csv" ] && [ ! -e "$tmp/x.svg" ]
 
 # ---- the other likelihood, prior and KL ----
 
@@ -283,6 +330,7 @@ check "eval of a gaussian model reads grey pixels ($(cat "$tmp/stderr"))" \
 "$vae" eval --model "$tmp/gauss/model.vae" --test "$images" --limit 50 --binarize static \
     >"$tmp/eval2" 2>&1
 check "eval --binarize static changes a gaussian model's bound" eval '! cmp -s "$tmp/eval" "$tmp/eval2"'
+expect 2 '--binary draws Bernoulli pixels' sample --model "$tmp/gauss/model.vae" --binary --out "$tmp/x.png"
 "$vae" train $tiny --epochs 2 --prior mog --components 3 --out "$tmp/mog" >"$tmp/stdout" \
     2>"$tmp/stderr"
 check "a mog run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]

@@ -127,6 +127,16 @@ static int set_value(const opt *o, const char *value)
         cli_error("--%s %s", o->name, why);
         return 0;
     }
+    case OPT_MANY: {
+        opt_many *l = (opt_many *)o->dst;
+        if (l->n < OPT_MANY_MAX && value[0] != '\0') {
+            l->v[l->n++] = value;
+            return 1;
+        }
+        cli_error("--%s: at most %d, each non-empty", o->name, OPT_MANY_MAX);
+        return 0;
+    }
+    case OPT_FLAG:
     case OPT_HELP:
         break;
     }
@@ -135,15 +145,26 @@ static int set_value(const opt *o, const char *value)
 
 int opt_parse(const opt *table, int argc, char **argv, const char *command)
 {
+    return opt_parse_rest(table, argc, argv, command, NULL, NULL);
+}
+
+int opt_parse_rest(const opt *table, int argc, char **argv, const char *command, char **rest, int *n_rest)
+{
     const opt *o;
     char seen[64] = {0};
     int i;
+    if (n_rest)
+        *n_rest = 0;
     for (i = 0; i < argc; i++) {
         const char *arg = argv[i], *value = NULL, *eq;
         size_t len;
         if (strcmp(arg, "-h") == 0)
             return OPT_SHOW_HELP;
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (rest && arg[0] != '-') {
+                rest[(*n_rest)++] = argv[i];
+                continue;
+            }
             cli_error("unexpected argument '%s' for '%s' (options start with --)", arg, command);
             return OPT_BAD;
         }
@@ -158,12 +179,17 @@ int opt_parse(const opt *table, int argc, char **argv, const char *command)
                       command, command);
             return OPT_BAD;
         }
-        if (o->kind == OPT_HELP) {
+        if (o->kind == OPT_HELP || o->kind == OPT_FLAG) {
             if (eq) {
                 cli_error("--%s takes no value", o->name);
                 return OPT_BAD;
             }
-            return OPT_SHOW_HELP;
+            if (o->kind == OPT_HELP)
+                return OPT_SHOW_HELP;
+            *(int *)o->dst = 1;
+            if (o->given)
+                *o->given = 1;
+            continue;
         }
         if (eq)
             value = eq + 1;
@@ -233,6 +259,8 @@ static void default_text(const opt *o, char *buf, size_t size)
     case OPT_FIELD:
         snprintf(buf, size, "%s", o->field->def);
         break;
+    case OPT_FLAG:
+    case OPT_MANY:
     case OPT_HELP:
         break;
     }

@@ -25,8 +25,17 @@ typedef enum {
     OPT_STR,    /* const char **, non-empty */
     OPT_CHOICE, /* int *, index into choices */
     OPT_FIELD,  /* vae_config *, the field named by field */
+    OPT_FLAG,   /* int *, set to 1; takes no value */
+    OPT_MANY,   /* opt_many *: each time it is given, its value is added */
     OPT_HELP    /* prints the usage text */
 } opt_kind;
+
+#define OPT_MANY_MAX 64
+
+typedef struct {
+    int n;
+    const char *v[OPT_MANY_MAX];
+} opt_many;
 
 typedef struct {
     const char *name;             /* "batch" for --batch; NULL ends a table */
@@ -50,6 +59,10 @@ enum { OPT_OK = 0, OPT_SHOW_HELP = 1, OPT_BAD = 2 };
    stderr and returns OPT_BAD (also when a required option is missing); on
    --help or -h it returns OPT_SHOW_HELP at once, printing nothing. */
 int opt_parse(const opt *table, int argc, char **argv, const char *command);
+
+/* As opt_parse, but words that are neither options nor their values go to
+   rest (room for argc of them), their count to *n_rest. */
+int opt_parse_rest(const opt *table, int argc, char **argv, const char *command, char **rest, int *n_rest);
 
 /* Prints each option with its value, help and default, wrapped to 80
    columns. */

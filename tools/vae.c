@@ -4,6 +4,8 @@
                  replaces OUT/model.vae and OUT/log.csv, each atomically
      vae eval    prints a saved model's test bound and, on request, its
                  importance-sampled negative log-likelihood
+     vae sample, reconstruct, interpolate, manifold, embed, plot
+                 pictures of a model (pictures.c)
 
    Exit status: 0 done; 1 something failed at run time (a file missing or
    corrupt, out of memory, training diverged); 2 the command line is wrong
@@ -28,22 +30,16 @@
 #include <omp.h>
 #endif
 
+#include "common.h"
 #include "mnist.h"
 #include "opts.h"
+#include "pictures.h"
 #include "progress.h"
+#include "report.h"
 #include "vae.h"
 
-enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
-
-#define MAX_PATH 4096
-
-/* Streams of random numbers the program draws besides the model's own,
-   each seeded from --seed xor its constant so that they never coincide. */
-#define SEED_SHUFFLE 0x73687566666c65ULL /* "shuffle" */
-#define SEED_BINARIZE 0x62696e617279ULL /* "binary" */
-#define SEED_TEST 0x74657374ULL          /* "test" */
-
 static const char *const binarize_names[] = {"static", "dynamic", "none", NULL};
+static const char *const on_off[] = {"on", "off", NULL};
 static const vae_binarize binarizations[] = {VAE_BINARY_STATIC, VAE_BINARY_DYNAMIC, VAE_GRAY};
 enum { BINARIZE_STATIC, BINARIZE_DYNAMIC, BINARIZE_NONE };
 
@@ -57,104 +53,6 @@ static void on_interrupt(int sig)
 }
 
 // ---- small helpers ----
-
-/* mkdir -p: creates path and any missing parents. 0, or -1 with errno. */
-static int make_dirs(const char *path)
-{
-    char buf[MAX_PATH];
-    struct stat st;
-    size_t len = strlen(path), i;
-    if (len >= sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, len + 1);
-    for (i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        buf[i] = path[i];
-    }
-    if (stat(path, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
-/* dir/name into buf; 0 when it does not fit. */
-static int join_path(char *buf, size_t size, const char *dir, const char *name)
-{
-    size_t len = strlen(dir);
-    const char *sep = len > 0 && dir[len - 1] == '/' ? "" : "/";
-    int n = snprintf(buf, size, "%s%s%s", dir, sep, name);
-    return n > 0 && (size_t)n < size;
-}
-
-static int file_exists(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
-}
-
-/* The whole dataset as floats, (n, dim), binarised by mode; NULL when out
-   of memory. */
-static float *dataset_floats(const vae_dataset *ds, vae_binarize mode, vae_rng *rng)
-{
-    int idx[256], i, j, nb;
-    float *x;
-    if (ds->n <= 0 || ds->dim <= 0 || (size_t)ds->n > SIZE_MAX / sizeof *x / (size_t)ds->dim)
-        return NULL;
-    x = malloc((size_t)ds->n * (size_t)ds->dim * sizeof *x);
-    if (!x)
-        return NULL;
-    for (i = 0; i < ds->n; i += nb) {
-        nb = ds->n - i < 256 ? ds->n - i : 256;
-        for (j = 0; j < nb; j++)
-            idx[j] = i + j;
-        vae_dataset_batch(ds, idx, nb, mode, rng, x + (size_t)i * (size_t)ds->dim);
-    }
-    return x;
-}
-
-/* Applies --threads: OpenMP's thread count, or a warning in a build
-   without OpenMP (where there is only one thread to use). */
-static void set_threads(int threads)
-{
-    if (threads <= 0)
-        return;
-#ifdef _OPENMP
-    omp_set_num_threads(threads);
-#else
-    fprintf(stderr, "vae: warning: built without OpenMP, --threads %d ignored\n", threads);
-#endif
-}
-
-/* The names of a choice field of the configuration: their index is the
-   enum's value. */
-static const char *const *field_choices(const char *key)
-{
-    const vae_field *fields;
-    int count = vae_config_fields(&fields), i;
-    for (i = 0; i < count; i++)
-        if (strcmp(fields[i].key, key) == 0)
-            return fields[i].choices;
-    return NULL;
-}
-
-/* The value of configuration field key, as text. */
-static const char *field_text(const vae_config *c, const char *key, char *buf, size_t size)
-{
-    if (vae_config_get(c, key, buf, size) < 0)
-        snprintf(buf, size, "?");
-    return buf;
-}
 
 /* "784-200-200-50 tanh, gaussian likelihood (sigma learned), mog prior (16
    components), elbo k=1 (analytic KL), adam lr 0.001" */
@@ -186,9 +84,10 @@ static void describe_model(const vae_config *c, char *buf, size_t size)
 #define MAX_FIELDS 32
 
 typedef struct {
-    const char *data, *train, *test, *out;
+    const char *data, *train, *train_labels, *test, *test_labels, *out;
     int holdout, limit, threads, epochs;
     int binarize;              /* index into binarize_names; -1: by the likelihood */
+    int pictures;              /* index into on_off: 0 on */
     vae_config cfg;            /* the model; the data set its input size and geometry */
     int given[MAX_FIELDS];     /* which fields of cfg the command line set */
 } train_args;
@@ -266,6 +165,14 @@ static int train_check(train_args *a)
         cli_error("give --test FILE or --holdout N, not both");
         return OPT_BAD;
     }
+    if (a->test_labels && !a->test) {
+        cli_error("--test-labels goes with --test (--data reads the label files beside its images)");
+        return OPT_BAD;
+    }
+    if (a->train_labels && !a->train) {
+        cli_error("--train-labels goes with --train (--data reads the label files beside its images)");
+        return OPT_BAD;
+    }
     if (a->train && !a->test && !a->holdout) {
         cli_error("no test set: give --test FILE or --holdout N");
         return OPT_BAD;
@@ -298,8 +205,12 @@ static int train_parse(train_args *a, int argc, char **argv, int *status)
          .help = "read DIR/{train,t10k}-images-idx3-ubyte[.gz]"},
         {.name = "train", .kind = OPT_STR, .dst = &a->train, .meta = "FILE",
          .help = "training images (IDX, plain or .gz)"},
+        {.name = "train-labels", .kind = OPT_STR, .dst = &a->train_labels, .meta = "FILE",
+         .help = "their labels (with --holdout, they colour the latent scatter)", .def = "none"},
         {.name = "test", .kind = OPT_STR, .dst = &a->test, .meta = "FILE",
          .help = "test images, with --train"},
+        {.name = "test-labels", .kind = OPT_STR, .dst = &a->test_labels, .meta = "FILE",
+         .help = "their labels, to colour the latent scatter", .def = "none"},
         {.name = "holdout", .kind = OPT_INT, .dst = &a->holdout, .meta = "N",
          .help = "test on the last N training images instead", .def = "none",
          .min = 1, .max = 2147483647},
@@ -315,6 +226,9 @@ static int train_parse(train_args *a, int argc, char **argv, int *status)
          .choices = binarize_names},
         {.name = "out", .kind = OPT_STR, .dst = &a->out, .meta = "DIR",
          .help = "output directory, created if missing"},
+        {.name = "pictures", .kind = OPT_CHOICE, .dst = &a->pictures,
+         .help = "write samples.png, reconstructions.png, curves.svg and report.html after every epoch",
+         .choices = on_off},
         {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N",
          .help = "OpenMP threads", .def = "all cores", .min = 1, .max = 4096},
         {.name = "help", .kind = OPT_HELP, .help = "print this text and exit"},
@@ -361,11 +275,11 @@ static int train_load(const train_args *a, vae_dataset *train, vae_dataset *test
             return EXIT_USAGE;
         }
     } else {
-        if (vae_dataset_load(train, a->train, NULL) != VAE_OK) {
+        if (vae_dataset_load(train, a->train, a->train_labels) != VAE_OK) {
             cli_error("%s", train->error);
             return EXIT_RUNTIME;
         }
-        if (a->test && vae_dataset_load(test, a->test, NULL) != VAE_OK) {
+        if (a->test && vae_dataset_load(test, a->test, a->test_labels) != VAE_OK) {
             cli_error("%s", test->error);
             return EXIT_RUNTIME;
         }
@@ -421,6 +335,7 @@ static int train_model(const train_args *a, const vae_dataset *train, vae **m)
 /* What a run writes, and where. */
 typedef struct {
     char model[MAX_PATH], log[MAX_PATH], log_tmp[MAX_PATH];
+    char samples[MAX_PATH], recon[MAX_PATH], curves[MAX_PATH], report[MAX_PATH];
 } run_paths;
 
 /* Creates --out and checks that it can be written, before any training.
@@ -430,7 +345,11 @@ static int prepare_output(const char *out, run_paths *p)
     FILE *probe;
     if (!join_path(p->model, sizeof p->model, out, "model.vae") ||
         !join_path(p->log, sizeof p->log, out, "log.csv") ||
-        !join_path(p->log_tmp, sizeof p->log_tmp, out, "log.csv.tmp")) {
+        !join_path(p->log_tmp, sizeof p->log_tmp, out, "log.csv.tmp") ||
+        !join_path(p->samples, sizeof p->samples, out, "samples.png") ||
+        !join_path(p->recon, sizeof p->recon, out, "reconstructions.png") ||
+        !join_path(p->curves, sizeof p->curves, out, "curves.svg") ||
+        !join_path(p->report, sizeof p->report, out, "report.html")) {
         cli_error("--out path is too long");
         return EXIT_RUNTIME;
     }
@@ -491,6 +410,13 @@ typedef struct {
     double trained_seconds, eval_seconds;
     long trained_images;
     int epochs;
+    /* the pictures, when they are on */
+    int pictures;
+    uint64_t picture_seed;
+    const char *title;
+    const float *test_x;
+    const unsigned char *test_labels;
+    int n_test;
 } run_state;
 
 /* Draws the progress line during epoch e of a run. */
@@ -543,6 +469,123 @@ static void report_step_failure(run_state *r, vae_status st, int e, const run_pa
                   vae_error(r->m));
     else
         cli_error("training step failed: %s", vae_error(r->m));
+}
+
+/* Pictures and the report show at most this many test images' codes. */
+#define REPORT_CODES 2000
+/* Samples in samples.png, and z vectors the report's self-test decodes. */
+#define REPORT_SAMPLES 64
+
+/* The configuration as "key value" lines, for the report. */
+static void config_lines(const vae_config *c, char *buf, size_t size)
+{
+    const vae_field *fields;
+    int count = vae_config_fields(&fields), i;
+    size_t at = 0;
+    buf[0] = '\0';
+    for (i = 0; i < count && at < size; i++) {
+        char value[200];
+        int n = snprintf(buf + at, size - at, "%s %s\n", fields[i].key,
+                         field_text(c, fields[i].key, value, sizeof value));
+        if (n < 0)
+            break;
+        at += (size_t)n;
+    }
+}
+
+/* The explorer's plane in the report: the test codes' mean and two leading
+   directions, three standard deviations either way. 0, or -1. */
+static int explorer_plane(vae *m, const float *x, int n, double *mean, double *dir, double extent[2])
+{
+    int Z = vae_get_config(m)->latent_dim;
+    double var[2], total;
+    float *mu = malloc((size_t)n * Z * sizeof *mu);
+    int r = -1;
+    if (mu && vae_encode(m, x, n, mu, NULL) == VAE_OK && principal_directions(mu, n, Z, mean, dir, var, &total) == 0) {
+        extent[0] = 3.0 * sqrt(var[0]);
+        extent[1] = 3.0 * sqrt(var[1]);
+        r = 0;
+    }
+    free(mu);
+    return r;
+}
+
+/* After epoch e: samples.png, reconstructions.png, curves.svg and
+   report.html, each written whole. They show a fixed set of latent points
+   (from the run's seed) and the first test images, and draw no noise from
+   the model's generator, so that the run trains exactly as without them.
+   0, or the exit status after printing why. */
+static int write_pictures(run_state *r, const log_row *row, int e, const run_paths *p)
+{
+    const vae_config *c = vae_get_config(r->m);
+    int Z = c->latent_dim, n_codes = r->n_test < REPORT_CODES ? r->n_test : REPORT_CODES, status = EXIT_RUNTIME;
+    picture samples = {NULL, 0, 0, 0}, recon = {NULL, 0, 0, 0};
+    unsigned char *samples_png = NULL, *recon_png = NULL;
+    size_t samples_len = 0, recon_len = 0;
+    char *curves = NULL, *scatter = NULL, *html = NULL, config[4096], summary[160];
+    const char *logs[1];
+    double *mean = malloc((size_t)Z * sizeof *mean), *dir = malloc((size_t)2 * Z * sizeof *dir);
+    float *check_z = malloc((size_t)REPORT_SAMPLES * Z * sizeof *check_z);
+    report_inputs in;
+    logs[0] = p->log;
+    memset(&in, 0, sizeof in);
+    if (!mean || !dir || !check_z) {
+        cli_error("out of memory for the pictures");
+        goto done;
+    }
+    if (sample_picture(r->m, REPORT_SAMPLES, r->picture_seed, 0, &samples) != 0 ||
+        reconstruction_picture(r->m, r->test_x, r->n_test < 16 ? r->n_test : 16, &recon) != 0 ||
+        curves_chart(logs, &r->title, 1, &curves) != 0 ||
+        latent_scatter(r->m, r->test_x, r->test_labels, n_codes, &scatter) != 0)
+        goto done;
+    if (picture_save(&samples, p->samples, &samples_png, &samples_len) != 0 ||
+        picture_save(&recon, p->recon, &recon_png, &recon_len) != 0 ||
+        write_atomic(p->curves, curves, strlen(curves)) != 0) {
+        cli_error("cannot write the pictures in '%s': %s", r->title, strerror(errno));
+        goto done;
+    }
+    if ((Z > 2 && explorer_plane(r->m, r->test_x, n_codes, mean, dir, in.extent) != 0) ||
+        vae_prior_sample(r->m, REPORT_SAMPLES, r->picture_seed, check_z) != VAE_OK) {
+        cli_error("cannot make the report's explorer: %s", vae_error(r->m));
+        goto done;
+    }
+    config_lines(c, config, sizeof config);
+    snprintf(summary, sizeof summary, "epoch %d of %d: train %.2f, test %.2f nats per image", e, r->epochs,
+             row->train_bound, row->test_bound);
+    in.title = r->title;
+    in.config_text = config;
+    in.summary = summary;
+    in.curves_svg = curves;
+    in.samples_png = samples_png;
+    in.samples_len = samples_len;
+    in.recon_png = recon_png;
+    in.recon_len = recon_len;
+    in.scatter_svg = scatter;
+    in.plane_mean = Z > 2 ? mean : NULL;
+    in.plane_dir = Z > 2 ? dir : NULL;
+    in.check_z = check_z;
+    in.n_check = REPORT_SAMPLES;
+    if (report_html(r->m, &in, &html) != 0) {
+        cli_error("out of memory for the report");
+        goto done;
+    }
+    if (write_atomic(p->report, html, strlen(html)) != 0) {
+        cli_error("cannot write '%s': %s", p->report, strerror(errno));
+        goto done;
+    }
+    status = 0;
+done:
+    picture_free(&samples);
+    picture_free(&recon);
+    free(samples_png);
+    free(recon_png);
+    free(curves);
+    free(scatter);
+    free(html);
+    free(mean);
+    free(dir);
+    free(check_z);
+    return status;
 }
 
 /* Trains for the run's epochs, evaluating, saving and logging after each.
@@ -599,6 +642,8 @@ static int run_epochs(run_state *r, const float *test_x, int n_test, const run_p
             cli_error("cannot write '%s': %s", p->log, strerror(errno));
             break;
         }
+        if (r->pictures && write_pictures(r, row, e, p) != 0)
+            break;
         printf("epoch %d/%d  train %.2f  test %.2f  %.1f s  %.0f img/s", e, r->epochs, row->train_bound,
                row->test_bound, row->seconds, r->train->n / row->seconds);
         if (mog)
@@ -635,6 +680,11 @@ static int cmd_train(int argc, char **argv)
     r.train = &train;
     r.mode = binarizations[a.binarize];
     r.epochs = a.epochs;
+    r.pictures = a.pictures == 0;
+    r.picture_seed = a.cfg.seed ^ SEED_PICTURES;
+    r.title = a.out;
+    r.test_labels = test.labels;
+    r.n_test = test.n;
     vae_rng_seed(&r.shuffle_rng, a.cfg.seed ^ SEED_SHUFFLE);
     vae_rng_seed(&r.binarize_rng, a.cfg.seed ^ SEED_BINARIZE);
     vae_rng_seed(&test_rng, a.cfg.seed ^ SEED_TEST);
@@ -647,6 +697,7 @@ static int cmd_train(int argc, char **argv)
     }
     for (i = 0; i < train.n; i++)
         r.idx[i] = i;
+    r.test_x = test_x;
 
     describe_model(vae_get_config(r.m), what, sizeof what);
     printf("model %s, batch %d, seed %llu\n", what, vae_get_config(r.m)->max_batch,
@@ -663,6 +714,8 @@ static int cmd_train(int argc, char **argv)
     status = run_epochs(&r, test_x, test.n, &paths);
     if (status == 0)
         printf("log: %s\nmodel: %s\n", paths.log, paths.model);
+    if (status == 0 && r.pictures)
+        printf("report: %s\npictures: %s, %s, %s\n", paths.report, paths.samples, paths.recon, paths.curves);
 
 done:
     signal(SIGINT, SIG_DFL);
@@ -877,47 +930,59 @@ done:
 
 // ---- main ----
 
-static const char usage[] =
-    "usage: vae <command> [options]\n"
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"train", cmd_train, "train a VAE or IWAE on IDX images, with a report"},
+    {"eval", cmd_eval, "a trained model's test bound and negative log-likelihood"},
+    {"sample", cmd_sample, "a grid of images decoded from the prior (PNG)"},
+    {"reconstruct", cmd_reconstruct, "test images above their reconstructions (PNG)"},
+    {"interpolate", cmd_interpolate, "decoded points between two test images' codes (PNG)"},
+    {"manifold", cmd_manifold, "the 2-D latent manifold (PNG)"},
+    {"embed", cmd_embed, "the latent means of test images (CSV, SVG scatter plot)"},
+    {"plot", cmd_plot, "train and test bounds per epoch of logs (SVG)"},
+};
+
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static const char examples[] =
     "\n"
-    "commands:\n"
-    "  train   train a VAE or IWAE on IDX images; writes OUT/model.vae, OUT/log.csv\n"
-    "  eval    print a trained model's test bound and negative log-likelihood\n"
-    "  help    print this text; 'vae help train' prints one command's\n"
-    "\n"
-    "example:\n"
+    "examples:\n"
     "  vae train --train data/mnist/t10k-images-idx3-ubyte.gz --holdout 1000 \\\n"
     "      --out out/demo\n"
     "  vae eval --model out/demo/model.vae \\\n"
     "      --test data/mnist/t10k-images-idx3-ubyte.gz --nll 5000\n"
-    "\n";
+    "  vae sample --model out/demo/model.vae --out samples.png\n"
+    "\n"
+    "'vae help COMMAND' or 'vae COMMAND --help' describes one command.\n";
 
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
     char *help[] = {"--help"};
-    int status;
+    int i;
     if (!cmd) {
         cli_error("no command given; try 'vae --help'");
         return EXIT_USAGE;
     }
-    if (strcmp(cmd, "train") == 0)
-        return cmd_train(argc - 2, argv + 2);
-    if (strcmp(cmd, "eval") == 0)
-        return cmd_eval(argc - 2, argv + 2);
+    for (i = 0; i < N_COMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 && argc > 2) {
-        if (strcmp(argv[2], "train") == 0)
-            return cmd_train(1, help);
-        if (strcmp(argv[2], "eval") == 0)
-            return cmd_eval(1, help);
+        for (i = 0; i < N_COMMANDS; i++)
+            if (strcmp(argv[2], commands[i].name) == 0)
+                return commands[i].run(1, help);
         cli_error("unknown command '%s'; try 'vae --help'", argv[2]);
         return EXIT_USAGE;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        fputs(usage, stdout);
-        status = cmd_train(1, help);
-        fputs("\n", stdout);
-        return status | cmd_eval(1, help);
+        printf("usage: vae <command> [options]\n\ncommands:\n");
+        for (i = 0; i < N_COMMANDS; i++)
+            printf("  %-12s %s\n", commands[i].name, commands[i].summary);
+        fputs(examples, stdout);
+        return 0;
     }
     cli_error("unknown command '%s'; try 'vae --help'", cmd);
     return EXIT_USAGE;

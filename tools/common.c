@@ -1,0 +1,198 @@
+/* common.c — helpers the vae program's commands share; see common.h. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "opts.h"
+
+int make_dirs(const char *path)
+{
+    char buf[MAX_PATH];
+    struct stat st;
+    size_t len = strlen(path), i;
+    if (len >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, len + 1);
+    for (i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        buf[i] = path[i];
+    }
+    if (stat(path, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+int join_path(char *buf, size_t size, const char *dir, const char *name)
+{
+    size_t len = strlen(dir);
+    const char *sep = len > 0 && dir[len - 1] == '/' ? "" : "/";
+    int n = snprintf(buf, size, "%s%s%s", dir, sep, name);
+    return n > 0 && (size_t)n < size;
+}
+
+int file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+int write_atomic(const char *path, const void *data, size_t len)
+{
+    char tmp[MAX_PATH];
+    FILE *f;
+    int ok, e;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (!(f = fopen(tmp, "wb")))
+        return -1;
+    ok = fwrite(data, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, path) == 0)
+        return 0;
+    e = errno ? errno : EIO;
+    remove(tmp);
+    errno = e;
+    return -1;
+}
+
+float *dataset_floats(const vae_dataset *ds, vae_binarize mode, vae_rng *rng)
+{
+    int idx[256], i, j, nb;
+    float *x;
+    if (ds->n <= 0 || ds->dim <= 0 || (size_t)ds->n > SIZE_MAX / sizeof *x / (size_t)ds->dim)
+        return NULL;
+    x = malloc((size_t)ds->n * (size_t)ds->dim * sizeof *x);
+    if (!x)
+        return NULL;
+    for (i = 0; i < ds->n; i += nb) {
+        nb = ds->n - i < 256 ? ds->n - i : 256;
+        for (j = 0; j < nb; j++)
+            idx[j] = i + j;
+        vae_dataset_batch(ds, idx, nb, mode, rng, x + (size_t)i * (size_t)ds->dim);
+    }
+    return x;
+}
+
+void set_threads(int threads)
+{
+    if (threads <= 0)
+        return;
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    fprintf(stderr, "vae: warning: built without OpenMP, --threads %d ignored\n", threads);
+#endif
+}
+
+const char *const *field_choices(const char *key)
+{
+    const vae_field *fields;
+    int count = vae_config_fields(&fields), i;
+    for (i = 0; i < count; i++)
+        if (strcmp(fields[i].key, key) == 0)
+            return fields[i].choices;
+    return NULL;
+}
+
+const char *field_text(const vae_config *c, const char *key, char *buf, size_t size)
+{
+    if (vae_config_get(c, key, buf, size) < 0)
+        snprintf(buf, size, "?");
+    return buf;
+}
+
+int load_model(const char *path, vae **m)
+{
+    if (vae_load(m, path) == VAE_OK)
+        return 0;
+    cli_error("%s", vae_error(*m));
+    vae_free(*m);
+    *m = NULL;
+    return EXIT_RUNTIME;
+}
+
+int load_images(const vae *m, const char *path, const char *labels_path, int limit, float **x, int *n,
+                unsigned char **labels)
+{
+    const vae_config *c = vae_get_config(m);
+    vae_dataset ds;
+    *x = NULL;
+    *n = 0;
+    if (labels)
+        *labels = NULL;
+    if (vae_dataset_load(&ds, path, labels_path) != VAE_OK) {
+        cli_error("%s", ds.error);
+        return EXIT_RUNTIME;
+    }
+    if (ds.dim != c->input_dim) {
+        cli_error("the model takes %d values per image but '%s' has %dx%d images", c->input_dim, path, ds.rows,
+                  ds.cols);
+        vae_dataset_free(&ds);
+        return EXIT_RUNTIME;
+    }
+    if (limit > 0 && limit < ds.n)
+        ds.n = limit;
+    *x = dataset_floats(&ds, c->likelihood == VAE_GAUSSIAN ? VAE_GRAY : VAE_BINARY_STATIC, NULL);
+    if (*x && labels && ds.labels && (*labels = malloc((size_t)ds.n)) != NULL)
+        memcpy(*labels, ds.labels, (size_t)ds.n);
+    if (!*x || (labels && ds.labels && !*labels)) {
+        cli_error("out of memory");
+        free(*x);
+        *x = NULL;
+        vae_dataset_free(&ds);
+        return EXIT_RUNTIME;
+    }
+    *n = ds.n;
+    vae_dataset_free(&ds);
+    return 0;
+}
+
+geometry model_geometry(const vae_config *c)
+{
+    geometry g;
+    int side = (int)(sqrt((double)c->input_dim) + 0.5);
+    if (c->image_rows > 0) {
+        g.rows = c->image_rows;
+        g.cols = c->image_cols;
+        g.channels = c->image_channels;
+    } else if (side * side == c->input_dim) {
+        g.rows = g.cols = side;
+        g.channels = 1;
+    } else {
+        g.rows = 1;
+        g.cols = c->input_dim;
+        g.channels = 1;
+    }
+    return g;
+}
+
+unsigned char pixel_byte(float p)
+{
+    p = p < 0.0f ? 0.0f : p > 1.0f ? 1.0f : p; /* NaN stays NaN: (unsigned char) of it is undefined */
+    return p == p ? (unsigned char)floorf(255.0f * p + 0.5f) : 0;
+}

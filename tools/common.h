@@ -1,0 +1,79 @@
+/* common.h — what the vae program's commands share: exit codes, paths,
+   files written whole or not at all, models and images loaded with one
+   clear line on failure, and how images become bytes.
+
+   POSIX is used here (mkdir, stat); the library itself is C99 only.
+*/
+#ifndef VAE_TOOLS_COMMON_H
+#define VAE_TOOLS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mnist.h"
+#include "vae.h"
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+#define MAX_PATH 4096
+
+/* Streams of random numbers the program draws besides the model's own,
+   each seeded from --seed xor its constant so that they never coincide. */
+#define SEED_SHUFFLE 0x73687566666c65ULL /* "shuffle" */
+#define SEED_BINARIZE 0x62696e617279ULL /* "binary" */
+#define SEED_TEST 0x74657374ULL          /* "test" */
+#define SEED_PICTURES 0x7069637475726573ULL /* "pictures" */
+
+/* mkdir -p: creates path and any missing parents. 0, or -1 with errno. */
+int make_dirs(const char *path);
+
+/* dir/name into buf; 0 when it does not fit. */
+int join_path(char *buf, size_t size, const char *dir, const char *name);
+
+int file_exists(const char *path);
+
+/* Writes len bytes to path through path.tmp and a rename, so that path
+   holds the old contents or the new, never part of them. 0, or -1 with
+   errno (the temporary file removed). */
+int write_atomic(const char *path, const void *data, size_t len);
+
+/* The whole dataset as floats, (n, dim), binarised by mode; NULL when out
+   of memory. */
+float *dataset_floats(const vae_dataset *ds, vae_binarize mode, vae_rng *rng);
+
+/* Applies --threads: OpenMP's thread count, or a warning in a build
+   without OpenMP (where there is only one thread to use). */
+void set_threads(int threads);
+
+/* The names of a choice field of the configuration: their index is the
+   enum's value. */
+const char *const *field_choices(const char *key);
+
+/* The value of configuration field key, as text, in buf. */
+const char *field_text(const vae_config *c, const char *key, char *buf, size_t size);
+
+/* Loads the checkpoint at path into *m; on failure prints the reason and
+   returns EXIT_RUNTIME (with *m freed and NULL), else 0. */
+int load_model(const char *path, vae **m);
+
+/* Reads the IDX images at path, as the model sees them (binarised
+   statically for a Bernoulli likelihood, pixel / 255 for a Gaussian one),
+   the first limit of them (0: all); *labels, if not NULL, gets the labels
+   from labels_path (NULL: none). Checks that the images have the model's
+   size. On failure prints why and returns EXIT_RUNTIME, else 0; *x and
+   *labels are malloc'ed. */
+int load_images(const vae *m, const char *path, const char *labels_path, int limit, float **x, int *n,
+                unsigned char **labels);
+
+/* The model's image geometry; a model that does not know it (a version-1
+   checkpoint, or an API caller's) is taken as square when D is a square,
+   else as one row of D pixels. */
+typedef struct {
+    int rows, cols, channels;
+} geometry;
+geometry model_geometry(const vae_config *c);
+
+/* A mean in [0, 1] as a byte: round(255 * clamp(p, 0, 1)). */
+unsigned char pixel_byte(float p);
+
+#endif
