@@ -313,6 +313,12 @@ expect 1 'not an IDX label file' embed --model "$m" --test "$images" --labels "$
 expect 2 'at least one LOG.csv' plot --out "$tmp/x.svg"
 expect 1 'no epoch column' plot "$tmp/garbage" --out "$tmp/x.svg"
 expect 2 '--names gives 1 names for 2 logs' plot "$run/log.csv" "$run/log.csv" --names a --out "$tmp/x.svg"
+printf 'seconds,test_bound,perplexity,epoch,train_bound\n1.5,-120.5,3.2,1,-130\n1.4,-110,2.1,2,-115.5\n' \
+    >"$tmp/shuffled.csv"
+"$vae" plot "$tmp/shuffled.csv" --names mixed --out "$tmp/shuffled.svg" >/dev/null 2>"$tmp/stderr"
+check "plot finds columns by name ($(cat "$tmp/stderr"))" grep -q 'mixed train' "$tmp/shuffled.svg"
+printf 'epoch,train_bound,test_bound\n1,-130,oops\n' >"$tmp/bad.csv"
+expect 1 'line 2 has no numbers' plot "$tmp/bad.csv" --out "$tmp/x.svg"
 check "no partial picture is left behind" [ ! -e "$tmp/x.png" ] && [ ! -e "$tmp/x.png.tmp" ] && \
     [ ! -e "$tmp/x.csv" ] && [ ! -e "$tmp/x.svg" ]
 
