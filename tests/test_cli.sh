@@ -290,6 +290,7 @@ m=$run/model.vae
 for cmd in sample reconstruct interpolate manifold embed plot; do
     "$vae" $cmd --help >"$tmp/help" 2>&1
     check "vae $cmd --help prints usage" grep -q "^usage: vae $cmd" "$tmp/help"
+    check "vae $cmd --help fits in 80 columns" [ "$(awk 'length > 80' "$tmp/help" | wc -l)" -eq 0 ]
 done
 expect 1 'not a vae checkpoint' sample --model "$tmp/garbage" --out "$tmp/x.png"
 expect 2 'missing --out' sample --model "$m"
@@ -345,6 +346,16 @@ check "a mog run logs the perplexity" [ "$(head -n 1 "$tmp/mog/log.csv")" = \
 check "the mixture's perplexity is in [1, 3]" awk -F, \
     'NR > 1 && !($5 >= 1 && $5 <= 3) { bad = 1 } END { exit bad || NR != 3 }' "$tmp/mog/log.csv"
 check "a mog run prints the perplexity" grep -q 'perplexity [0-9.]*$' "$tmp/stdout"
+# (check and expect keep their own variables: these loops use others)
+for kind in gauss mog; do
+    for pic in "sample --n 9" "reconstruct --test $images --n 4" "manifold --grid 3" \
+        "interpolate --test $images --pair 0,1 --steps 3"; do
+        "$vae" $pic --model "$tmp/$kind/model.vae" --out "$tmp/$kind-pic.png" >/dev/null 2>"$tmp/stderr"
+        check "vae $pic on the $kind model ($(cat "$tmp/stderr"))" [ -s "$tmp/$kind-pic.png" ]
+        rm -f "$tmp/$kind-pic.png"
+    done
+    check "the $kind run's report was written" [ -s "$tmp/$kind/report.html" ]
+done
 "$vae" train $tiny --epochs 1 --kl analytic --out "$tmp/kl" >"$tmp/stdout" 2>"$tmp/stderr"
 check "an analytic-KL run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
 check "an analytic-KL run says so" grep -q 'analytic KL' "$tmp/stdout"

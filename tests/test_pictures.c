@@ -341,5 +341,18 @@ int main(int argc, char **argv)
     test_embed(m);
     test_plot();
     vae_free(m);
+    /* a mixture prior: its samples draw a component, then a Gaussian */
+    CHECK(run("OMP_NUM_THREADS=1 %s train --train " IMAGES " --limit 400 --holdout 100 --hidden 32 --latent 2 "
+              "--prior mog --components 3 --epochs 1 --out " DIR "/mog >/dev/null && "
+              "%s sample --model " DIR "/mog/model.vae --n 9 --seed 11 --out " DIR "/mog.png >/dev/null",
+              vae_bin, vae_bin) == 0,
+          "a mixture-prior run and its samples");
+    if (vae_load(&m, DIR "/mog/model.vae") == VAE_OK) {
+        test_samples(m, 9, 11, 0, DIR "/mog.png", "sample (mixture prior)");
+        test_samples(m, 64, 1 ^ SEED_PICTURES, 0, DIR "/mog/samples.png", "training's samples.png (mixture)");
+    } else {
+        CHECK(0, "%s", vae_error(m));
+    }
+    vae_free(m);
     return check_summary();
 }

@@ -663,7 +663,8 @@ int cmd_interpolate(int argc, char **argv)
         {.name = NULL},
     };
     static const char usage[] =
-        "usage: vae interpolate --model FILE --test FILE --pair I,J [--pair I,J ...] --out FILE.png\n"
+        "usage: vae interpolate --model FILE --test FILE --pair I,J [--pair I,J ...]\n"
+        "                       --out FILE.png [options]\n"
         "\n"
         "Decodes evenly spaced points on the line between the latent means of test\n"
         "images I and J, from I's (left) to J's (right): one row per --pair.\n"
