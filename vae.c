@@ -906,23 +906,26 @@ static vae_status cpu_gaussian_backward(void *dev, vae_ref sq_err, vae_ref weigh
     return VAE_OK;
 }
 
-static vae_status cpu_combine(void *dev, vae_ref log_px, vae_ref log_p_minus_q, vae_ref logw, vae_ref bound,
-                              vae_ref weight, int n, int k, int iwae)
+static vae_status cpu_combine(void *dev, vae_ref log_px, vae_ref log_p_minus_q, float beta, vae_ref logw,
+                              vae_ref bound, vae_ref objective, vae_ref weight, vae_ref latent_weight, int n, int k,
+                              int iwae)
 {
     const float *lx = MEM(log_px), *lpq = MEM(log_p_minus_q);
-    float *lw = MEM(logw), *bd = MEM(bound), *wt = MEM(weight);
+    float *lw = MEM(logw), *bd = MEM(bound), *ob = MEM(objective), *wt = MEM(weight), *lt = MEM(latent_weight);
     int b, i;
     for (b = 0; b < n; b++) {
         float *w = lw + (size_t)b * k, *c = wt + (size_t)b * k;
         for (i = 0; i < k; i++)
             w[i] = lpq[(size_t)b * k + i] + lx[(size_t)b * k + i];
         if (!iwae) {
-            double s = 0.0;
+            double s = 0.0, o = 0.0;
             for (i = 0; i < k; i++) {
                 s += w[i];
+                o += lx[(size_t)b * k + i] + (double)beta * lpq[(size_t)b * k + i];
                 c[i] = 1.0f / ((float)n * k);
             }
             bd[b] = (float)(s / k);
+            ob[b] = beta == 1.0f ? bd[b] : (float)(o / k);
         } else {
             /* logsumexp: subtract the max so that exp cannot overflow; the
                normalised weights are the softmax of log w. */
@@ -940,7 +943,10 @@ static vae_status cpu_combine(void *dev, vae_ref log_px, vae_ref log_p_minus_q, 
                 double wi = exp(w[i] - mx) / s;
                 c[i] = wi < 0x1p-60 ? 0.0f : (float)(wi / n);
             }
+            ob[b] = bd[b];
         }
+        for (i = 0; i < k; i++)
+            lt[(size_t)b * k + i] = beta * c[i];
     }
     return VAE_OK;
 }
@@ -1143,6 +1149,9 @@ static const vae_field config_fields[] = {
     {.key = "kl", .option = "kl", .type = VAE_FIELD_CHOICE, .choices = kl_names, .def = "mc",
      .help = "the ELBO's KL term: sampled, or exact (elbo with the normal prior)", .since = 2,
      .offset = FIELD_AT(kl)},
+    {.key = "beta", .option = "beta", .type = VAE_FIELD_REAL, .min = 0, .max = 1000, .def = "1",
+     .help = "weight of the ELBO's log p(z) - log q(z|x) term in training (elbo only)", .since = 3,
+     .offset = FIELD_AT(beta)},
     {.key = "objective", .option = "objective", .type = VAE_FIELD_CHOICE, .choices = objective_names,
      .def = "elbo", .help = "bound to maximise", .since = 1, .offset = FIELD_AT(objective)},
     {.key = "k", .option = "k", .type = VAE_FIELD_INT, .min = 1, .max = 1 << 20, .def = "1",
@@ -1451,6 +1460,7 @@ struct vae {
     vae_ref check_from;      /* gradients from here to P are checked for finiteness */
     double layout_floats;    /* what layout() summed, counted in double */
     long steps;
+    double last_objective;   /* the last step's mean objective per image */
     vae_rng rng;
     int b_cap, r_cap;        /* images and decoder rows the buffers hold */
     int eval_rows;           /* the least of r_cap, normally VAE_EVAL_ROWS */
@@ -1473,7 +1483,8 @@ struct vae {
     vae_ref log_p_minus_q;   /* (r_cap): log p(z) - log q(z|x), or -KL */
     vae_ref log_px, sq_err;  /* (r_cap): log p(x|z); the Gaussian's squared error */
     vae_ref logw, weight;    /* (r_cap): log importance weights; each sample's weight in the loss */
-    vae_ref bound;           /* (b_cap) */
+    vae_ref latent_weight;   /* (r_cap): beta times weight, for the terms of log p(z) - log q(z|x) */
+    vae_ref bound, objective; /* (b_cap): per image, the bound and the objective (beta-weighted) */
     vae_ref dec_h[MAX_LAYERS]; /* layer outputs; the last is the output before its bias (r_cap, D) */
     vae_ref grad_scratch[2]; /* (r_cap, widest hidden layer): gradients of hidden outputs, in turn */
     vae_ref dz;              /* (r_cap, Z) */
@@ -1592,6 +1603,9 @@ vae_status vae_config_check(const vae_config *c, char *why, size_t why_len)
     if (12.0 * config_params(c) > (double)(CKPT_MAX_BYTES - 2 * VAE_MAX_APP_DATA))
         return say(VAE_ERR_ARG, why, why_len, "%.0f parameters are too many for a checkpoint (%.0f at most)",
                    config_params(c), (double)(CKPT_MAX_BYTES - 2 * VAE_MAX_APP_DATA) / 12.0);
+    if (c->beta != 1.0f && c->objective != VAE_ELBO)
+        return say(VAE_ERR_ARG, why, why_len, "beta weights the ELBO's KL term; the iwae bound has none to weight "
+                                              "(use beta 1)");
     if (c->kl == VAE_KL_ANALYTIC && (c->objective != VAE_ELBO || c->prior != VAE_PRIOR_NORMAL))
         return say(VAE_ERR_ARG, why, why_len, "the analytic KL needs the elbo objective and the normal prior "
                                               "(the iwae bound and the mog prior have no closed form)");
@@ -1694,7 +1708,7 @@ static vae_status mog_log_prob(vae *m, int rows)
 static vae_status mog_backward(vae *m, int rows)
 {
     size_t P = m->n_params;
-    return m->be->mog_backward(m->dev, m->z, m->prior_mean, m->prior_cache, m->resp, m->weight, m->dz,
+    return m->be->mog_backward(m->dev, m->z, m->prior_mean, m->prior_cache, m->resp, m->latent_weight, m->dz,
                                m->prior_mean + P, m->prior_logvar + P, m->prior_logit + P, rows,
                                m->cfg.latent_dim, m->cfg.components);
 }
@@ -1877,7 +1891,9 @@ static size_t layout_activations(vae *m)
     TAKE(m->sq_err, m->r_cap);
     TAKE(m->logw, m->r_cap);
     TAKE(m->weight, m->r_cap);
+    TAKE(m->latent_weight, m->r_cap);
     TAKE(m->bound, m->b_cap);
+    TAKE(m->objective, m->b_cap);
     for (i = 0; i < m->n_dec; i++)
         TAKE(m->dec_h[i], (double)m->r_cap * m->dec[i].out);
     /* gradients of hidden outputs only: the inputs and z have their own */
@@ -2210,7 +2226,8 @@ static vae_status log_weights(vae *m, int n, int k, const float *eps, int grad, 
     TRY(latent_forward(m, n, k, eps, analytic));
     TRY(decode(m, n * k));
     TRY(m->lik->log_prob(m, n * k, k, grad));
-    return m->be->combine(m->dev, m->log_px, m->log_p_minus_q, m->logw, m->bound, m->weight, n, k, iwae);
+    return m->be->combine(m->dev, m->log_px, m->log_p_minus_q, iwae ? 1.0f : m->cfg.beta, m->logw, m->bound,
+                          m->objective, m->weight, m->latent_weight, n, k, iwae);
 }
 
 /* The decoder's backward pass over the rows that matter, ending in dz
@@ -2263,10 +2280,10 @@ static vae_status backward(vae *m, int n)
        then both go back through the reparameterisation */
     if (!analytic && m->pri->backward)
         TRY(m->pri->backward(m, rows));
-    TRY(m->be->reparam_backward(m->dev, m->dz, m->z, m->eps, m->std, analytic ? VAE_NO_REF : m->weight,
+    TRY(m->be->reparam_backward(m->dev, m->dz, m->z, m->eps, m->std, analytic ? VAE_NO_REF : m->latent_weight,
                                 m->dmu_logvar, n, k, Z));
     if (analytic)
-        TRY(m->be->kl_normal_backward(m->dev, mu_logvar, m->weight, m->dmu_logvar, n, k, Z));
+        TRY(m->be->kl_normal_backward(m->dev, mu_logvar, m->latent_weight, m->dmu_logvar, n, k, Z));
     dout = m->dmu_logvar;
     for (i = m->n_enc - 1; i >= 0; i--) {
         vae_ref in = i ? m->enc_h[i - 1] : m->x;
@@ -2309,6 +2326,13 @@ static vae_status gradient(vae *m, const float *x, int n, const float *eps, floa
         *bound = (float)s;
     if (!isfinite(s))
         return fail(m, VAE_ERR_NUMERIC, "the bound is not finite (%g)", s);
+    m->last_objective = s;
+    if (m->cfg.beta != 1.0f && m->cfg.objective == VAE_ELBO) {
+        TRY(m->be->read(m->dev, m->objective, m->host, (size_t)n));
+        for (i = 0, s = 0.0; i < n; i++)
+            s += m->host[i];
+        m->last_objective = s / n;
+    }
     TRY(backward(m, n));
     TRY(m->be->all_finite(m->dev, P + m->check_from, P - m->check_from, &finite));
     if (!finite)
@@ -2389,12 +2413,18 @@ typedef struct {
     double mean_sum;   /* plain sum, for the ELBO */
     int iwae, k;
     double total;      /* sum over finished images of their bound */
+    double *each;      /* each image's bound, or NULL */
 } reducer;
 
 static void reducer_finish(reducer *r)
 {
-    if (r->image >= 0)
-        r->total += r->iwae ? r->max + log(r->sum) - log((double)r->k) : r->mean_sum / r->k;
+    double b;
+    if (r->image < 0)
+        return;
+    b = r->iwae ? r->max + log(r->sum) - log((double)r->k) : r->mean_sum / r->k;
+    r->total += b;
+    if (r->each)
+        r->each[r->image] = b;
 }
 
 static void reduce_visit(void *ctx, int image, const float *logw, int count)
@@ -2421,7 +2451,9 @@ static void reduce_visit(void *ctx, int image, const float *logw, int count)
     }
 }
 
-static vae_status reduce_bound(vae *m, const float *x, int n, int k, int iwae, double *out)
+/* The mean bound over the images into *out, and each one's into each
+   (n) unless it is NULL. */
+static vae_status reduce_bound(vae *m, const float *x, int n, int k, int iwae, double *out, double *each)
 {
     reducer r;
     r.image = -1;
@@ -2429,6 +2461,7 @@ static vae_status reduce_bound(vae *m, const float *x, int n, int k, int iwae, d
     r.k = k;
     r.total = 0.0;
     r.max = r.sum = r.mean_sum = 0.0;
+    r.each = each;
     TRY(each_log_weight(m, x, n, k, iwae, reduce_visit, &r));
     reducer_finish(&r);
     *out = r.total / n;
@@ -2444,7 +2477,18 @@ vae_status vae_bound(vae *m, const float *x, int n, vae_objective obj, int k, do
         return fail(m, VAE_ERR_ARG, "no place for the result");
     if (obj != VAE_ELBO && obj != VAE_IWAE)
         return fail(m, VAE_ERR_ARG, "unknown objective %d", (int)obj);
-    return finish(m, reduce_bound(m, x, n, k, obj == VAE_IWAE, bound));
+    return finish(m, reduce_bound(m, x, n, k, obj == VAE_IWAE, bound, NULL));
+}
+
+vae_status vae_bound_images(vae *m, const float *x, int n, vae_objective obj, int k, double *each)
+{
+    double mean;
+    REQUIRE_USABLE(m);
+    if (!each)
+        return fail(m, VAE_ERR_ARG, "no place for the result");
+    if (obj != VAE_ELBO && obj != VAE_IWAE)
+        return fail(m, VAE_ERR_ARG, "unknown objective %d", (int)obj);
+    return finish(m, reduce_bound(m, x, n, k, obj == VAE_IWAE, &mean, each));
 }
 
 vae_status vae_log_likelihood(vae *m, const float *x, int n, int k, double *ll)
@@ -2454,7 +2498,16 @@ vae_status vae_log_likelihood(vae *m, const float *x, int n, int k, double *ll)
         return fail(m, VAE_ERR_ARG, "no place for the result");
     /* log p(x) ~ log (1/k) sum_i p(x, z_i) / q(z_i | x): the IWAE bound with
        k samples, which tends to log p(x) as k grows. */
-    return finish(m, reduce_bound(m, x, n, k, 1, ll));
+    return finish(m, reduce_bound(m, x, n, k, 1, ll, NULL));
+}
+
+vae_status vae_log_likelihood_images(vae *m, const float *x, int n, int k, double *each)
+{
+    double mean;
+    REQUIRE_USABLE(m);
+    if (!each)
+        return fail(m, VAE_ERR_ARG, "no place for the result");
+    return finish(m, reduce_bound(m, x, n, k, 1, &mean, each));
 }
 
 static vae_status encode_to_host(vae *m, const float *x, int n, float *mu, float *logvar)
@@ -2526,6 +2579,24 @@ vae_status vae_sample(vae *m, int n, float *mean)
     if (n < 1 || !mean)
         return fail(m, VAE_ERR_ARG, "need n >= 1 and a place for the result");
     return finish(m, decode_rows(m, NULL, n, mean));
+}
+
+vae_status vae_set_beta(vae *m, float beta)
+{
+    vae_config c;
+    char why[160];
+    REQUIRE_USABLE(m);
+    c = m->cfg;
+    c.beta = beta;
+    if (vae_config_check(&c, why, sizeof why) != VAE_OK)
+        return fail(m, VAE_ERR_ARG, "%s", why);
+    m->cfg.beta = beta;
+    return VAE_OK;
+}
+
+double vae_last_objective(const vae *m)
+{
+    return m ? m->last_objective : 0.0;
 }
 
 vae_status vae_prior_sample(vae *m, int n, uint64_t seed, float *z)
@@ -2751,7 +2822,7 @@ vae_status vae_read_file(const char *path, size_t max, unsigned char **data, siz
      u64 steps, 4 x u64 generator state,
      u32 tensor count, then per tensor: u32 name length + name, u32 ndim,
        ndim x u32 shape, the float32 values,
-     (version 2) u32 length + the application's bytes,
+     (version 2 on) u32 length + the application's bytes,
      u32 CRC-32 of everything before it.
    Tensors are the parameters by their names and the optimiser moments as
    opt.m.<name> and opt.v.<name>. A reader checks the CRC before trusting
@@ -2760,7 +2831,7 @@ vae_status vae_read_file(const char *path, size_t max, unsigned char **data, siz
    which) and the application section; they take their defaults. */
 
 #define CKPT_MAGIC "VAEMODEL"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 #define CKPT_MAX_CONFIG 4096
 
 static const char *const moment_prefix[3] = {"", "opt.m.", "opt.v."};

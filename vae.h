@@ -103,6 +103,7 @@ typedef struct {
     vae_prior prior;
     int components;             /* of the mixture prior */
     vae_kl kl;                  /* analytic: ELBO with the normal prior only */
+    float beta;                 /* training's weight on log p(z) - log q(z|x) in the ELBO; 1 is the ELBO */
     vae_objective objective;    /* what vae_train_step maximises */
     int k;                      /* samples per image in training, >= 1 */
     int max_batch;              /* largest n given to vae_train_step */
@@ -125,9 +126,9 @@ typedef struct {
     int max_batch, k;
 } vae_options;
 
-/* Fills *cfg with the reference configuration (the table's defaults): 784-200-200-50, tanh,
-   Bernoulli, N(0, I) prior, ELBO k = 1, batch 20, Adam lr 1e-3, betas
-   0.9 / 0.999, eps 1e-4, seed 1. */
+/* Fills *cfg with the reference configuration (the table's defaults):
+   784-200-200-50, tanh, Bernoulli, N(0, I) prior, ELBO k = 1, beta 1,
+   batch 20, Adam lr 1e-3, betas 0.9 / 0.999, eps 1e-4, seed 1. */
 void vae_config_init(vae_config *cfg);
 
 /* Creates a model with fresh weights (PyTorch's Linear initialisation:
@@ -184,10 +185,20 @@ const void *vae_get_app_data(const vae *m, size_t *len);
 /* One optimiser step on a batch x (n, D), 1 <= n <= max_batch. eps is the
    noise, (n * k, Z) with row b * k + i for sample i of image b, or NULL to
    draw it from the model's generator. *bound, if not NULL, receives the
-   batch's mean bound per image (before the update), in nats. Fails with
-   VAE_ERR_NUMERIC, leaving the weights as they were, if the bound or a
-   gradient is not finite. */
+   batch's mean bound per image (before the update), in nats: the true
+   ELBO or IWAE bound, whatever beta is. Fails with VAE_ERR_NUMERIC,
+   leaving the weights as they were, if the bound or a gradient is not
+   finite. */
 vae_status vae_train_step(vae *m, const float *x, int n, const float *eps, float *bound);
+
+/* What the last vae_train_step or vae_gradient maximised, per image: the
+   bound itself, or with beta != 1 the ELBO with beta weighting its
+   log p(z) - log q(z|x) (a beta-VAE). */
+double vae_last_objective(const vae *m);
+
+/* Changes beta between steps (a KL warm-up raises it from 0), within the
+   configuration's limits. */
+vae_status vae_set_beta(vae *m, float beta);
 
 /* As vae_train_step without the update: leaves the gradient of the loss
    (minus the batch's mean bound) for vae_get_gradient. */
@@ -203,6 +214,11 @@ vae_status vae_bound(vae *m, const float *x, int n, vae_objective obj, int k, do
    Any k works: samples go through the decoder in chunks that fit the model's
    buffers. */
 vae_status vae_log_likelihood(vae *m, const float *x, int n, int k, double *ll);
+
+/* As vae_bound and vae_log_likelihood, each image's own value into each
+   (n) instead of their mean. */
+vae_status vae_bound_images(vae *m, const float *x, int n, vae_objective obj, int k, double *each);
+vae_status vae_log_likelihood_images(vae *m, const float *x, int n, int k, double *each);
 
 /* mu, logvar: (n, Z) for x (n, D). Either output may be NULL. */
 vae_status vae_encode(vae *m, const float *x, int n, float *mu, float *logvar);

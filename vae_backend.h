@@ -65,7 +65,7 @@ extern "C" {
 
 /* Changes whenever a slot is added, removed or changes meaning; the model
    refuses a table of another version. */
-#define VAE_BACKEND_VERSION 1
+#define VAE_BACKEND_VERSION 2
 
 /* The least alignment of every tensor, in bytes: a cache line. */
 #define VAE_BUFFER_ALIGN 64
@@ -175,12 +175,17 @@ struct vae_backend {
     /* ---- the bound ---- */
 
     /* logw (R) = log_px + log_p_minus_q; bound (n) per image: the mean of
-       its k log-weights (ELBO) or their logsumexp - log k (IWAE); weight
-       (R) = each sample's weight in the loss, the batch's mean of -bound:
-       1 / (n k) (ELBO), the normalised importance weight / n (IWAE),
-       flushed to exactly 0 below 2^-60 / n. */
-    vae_status (*combine)(void *dev, vae_ref log_px, vae_ref log_p_minus_q, vae_ref logw, vae_ref bound,
-                          vae_ref weight, int n, int k, int iwae);
+       its k log-weights (ELBO) or their logsumexp - log k (IWAE);
+       objective (n): the ELBO's with beta weighting log_p_minus_q, the
+       mean of log_px + beta log_p_minus_q (with beta 1, or IWAE, the
+       bound); weight (R) = each sample's weight in the loss, the batch's
+       mean of -objective: 1 / (n k) (ELBO), the normalised importance
+       weight / n (IWAE), flushed to exactly 0 below 2^-60 / n; and
+       latent_weight (R) = beta weight, the weight of the log_p_minus_q
+       terms, which the latent backward ops take. */
+    vae_status (*combine)(void *dev, vae_ref log_px, vae_ref log_p_minus_q, float beta, vae_ref logw,
+                          vae_ref bound, vae_ref objective, vae_ref weight, vae_ref latent_weight, int n, int k,
+                          int iwae);
     /* kept (rows, int32) gets the indices of the rows whose weight is not
        0, in order; *count their number (a value back to the host). */
     vae_status (*select_rows)(void *dev, vae_ref weight, int rows, vae_ref kept, int *count);

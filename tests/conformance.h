@@ -552,10 +552,12 @@ static void conf_combine(conf *c)
         for (in = 0; in < 2; in++)
             for (ik = 0; ik < 3; ik++) {
                 int n = ns[in], k = ks[ik], R = n * k, b, i;
+                float beta = iwae ? 1.0f : ik == 1 ? 1.0f : 0.3f;
                 size_t mark = c->next;
-                float *lx = malloc((size_t)R * 4), *lpq = malloc((size_t)R * 4), *glw, *gb, *gw;
+                float *lx = malloc((size_t)R * 4), *lpq = malloc((size_t)R * 4), *glw, *gb, *gw, *go, *glt;
                 double *wlw = conf_doubles((size_t)R), *wb = conf_doubles((size_t)n), *ww = conf_doubles((size_t)R);
-                vae_ref rlx, rlpq, rlw, rb, rw;
+                double *wo = conf_doubles((size_t)n), *wlt = conf_doubles((size_t)R);
+                vae_ref rlx, rlpq, rlw, rb, rw, ro, rlt;
                 char what[64];
                 conf_fill(c, lx, (size_t)R, -200, -100);
                 conf_fill(c, lpq, (size_t)R, -20, 0);
@@ -564,17 +566,23 @@ static void conf_combine(conf *c)
                 rlw = conf_take(c, (size_t)R);
                 rb = conf_take(c, (size_t)n);
                 rw = conf_take(c, (size_t)R);
-                CHECK(c->be->combine(c->dev, rlx, rlpq, rlw, rb, rw, n, k, iwae) == VAE_OK, "combine failed");
+                ro = conf_take(c, (size_t)n);
+                rlt = conf_take(c, (size_t)R);
+                CHECK(c->be->combine(c->dev, rlx, rlpq, beta, rlw, rb, ro, rw, rlt, n, k, iwae) == VAE_OK,
+                      "combine failed");
                 glw = conf_get(c, rlw, (size_t)R);
                 gb = conf_get(c, rb, (size_t)n);
                 gw = conf_get(c, rw, (size_t)R);
+                go = conf_get(c, ro, (size_t)n);
+                glt = conf_get(c, rlt, (size_t)R);
                 for (b = 0; b < n; b++) {
-                    double mx = -HUGE_VAL, s = 0.0, mean = 0.0;
+                    double mx = -HUGE_VAL, s = 0.0, mean = 0.0, obj = 0.0;
                     for (i = 0; i < k; i++) {
                         double v = (double)lx[b * k + i] + lpq[b * k + i];
                         wlw[b * k + i] = v;
                         mx = v > mx ? v : mx;
                         mean += v / k;
+                        obj += ((double)lx[b * k + i] + beta * lpq[b * k + i]) / k;
                     }
                     for (i = 0; i < k; i++)
                         s += exp(wlw[b * k + i] - mx);
@@ -582,14 +590,19 @@ static void conf_combine(conf *c)
                     for (i = 0; i < k; i++) {
                         double wi = exp(wlw[b * k + i] - mx) / s;
                         ww[b * k + i] = !iwae ? 1.0 / R : wi < 0x1p-60 ? 0.0 : wi / n;
+                        wlt[b * k + i] = beta * ww[b * k + i];
                     }
+                    wo[b] = iwae ? wb[b] : obj;
                 }
-                snprintf(what, sizeof what, "n=%d k=%d iwae %d", n, k, iwae);
+                snprintf(what, sizeof what, "n=%d k=%d iwae %d beta %g", n, k, iwae, (double)beta);
                 conf_compare(c, what, glw, wlw, (size_t)R, 1e-6);
                 conf_compare(c, what, gb, wb, (size_t)n, 1e-6);
                 conf_compare(c, what, gw, ww, (size_t)R, 1e-5);
+                conf_compare(c, what, go, wo, (size_t)n, 1e-6);
+                conf_compare(c, what, glt, wlt, (size_t)R, 1e-5);
                 c->next = mark;
-                free(lx), free(lpq), free(glw), free(gb), free(gw), free(wlw), free(wb), free(ww);
+                free(lx), free(lpq), free(glw), free(gb), free(gw), free(go), free(glt);
+                free(wlw), free(wb), free(ww), free(wo), free(wlt);
             }
 }
 

@@ -16,15 +16,17 @@ static double loss_at(vae *m, const float *x, const float *eps)
         printf("vae_gradient failed: %s\n", vae_error(m));
         return NAN;
     }
-    return -(double)bound;
+    /* the gradient is the objective's: the bound, or with beta the
+       beta-weighted ELBO */
+    return -vae_last_objective(m);
 }
 
 /* The parts besides the layers, as configuration text. */
 typedef struct {
-    const char *likelihood, *sigma, *prior, *kl;
+    const char *likelihood, *sigma, *prior, *kl, *beta;
 } parts;
 
-static const parts plain = {"bernoulli", "0", "normal", "mc"};
+static const parts plain = {"bernoulli", "0", "normal", "mc", "1"};
 
 static void check_case(vae_activation act, vae_objective obj, int k, parts p)
 {
@@ -51,8 +53,9 @@ static void check_case(vae_activation act, vae_objective obj, int k, parts p)
     vae_config_set(&cfg, "prior", p.prior, NULL, 0);
     vae_config_set(&cfg, "components", "3", NULL, 0);
     vae_config_set(&cfg, "kl", p.kl, NULL, 0);
-    snprintf(label, sizeof label, "%s %s k=%d %s %s %s %s", act_name[act], obj == VAE_IWAE ? "iwae" : "elbo", k,
-             p.likelihood, p.sigma, p.prior, p.kl);
+    vae_config_set(&cfg, "beta", p.beta, NULL, 0);
+    snprintf(label, sizeof label, "%s %s k=%d %s %s %s %s beta %s", act_name[act], obj == VAE_IWAE ? "iwae" : "elbo",
+             k, p.likelihood, p.sigma, p.prior, p.kl, p.beta);
     if (vae_create(&m, &cfg, NULL) != VAE_OK) {
         CHECK(0, "create: %s", vae_error(m));
         vae_free(m);
@@ -120,11 +123,14 @@ static void check_case(vae_activation act, vae_objective obj, int k, parts p)
 
 int main(void)
 {
-    static const parts gaussian = {"gaussian", "0", "normal", "mc"};
-    static const parts gaussian_fixed = {"gaussian", "0.4", "normal", "mc"};
-    static const parts mog = {"bernoulli", "0", "mog", "mc"};
-    static const parts analytic = {"bernoulli", "0", "normal", "analytic"};
-    static const parts gaussian_mog = {"gaussian", "0", "mog", "mc"};
+    static const parts gaussian = {"gaussian", "0", "normal", "mc", "1"};
+    static const parts gaussian_fixed = {"gaussian", "0.4", "normal", "mc", "1"};
+    static const parts mog = {"bernoulli", "0", "mog", "mc", "1"};
+    static const parts analytic = {"bernoulli", "0", "normal", "analytic", "1"};
+    static const parts gaussian_mog = {"gaussian", "0", "mog", "mc", "1"};
+    static const parts beta = {"bernoulli", "0", "normal", "mc", "0.3"};
+    static const parts beta_analytic = {"gaussian", "0", "normal", "analytic", "2.5"};
+    static const parts beta_mog = {"bernoulli", "0", "mog", "mc", "0.5"};
     int a;
     for (a = VAE_TANH; a <= VAE_LEAKY_RELU; a++) {
         check_case((vae_activation)a, VAE_ELBO, 1, plain);
@@ -139,5 +145,9 @@ int main(void)
     check_case(VAE_TANH, VAE_ELBO, 1, analytic);
     check_case(VAE_RELU, VAE_ELBO, 5, analytic);
     check_case(VAE_TANH, VAE_IWAE, 5, gaussian_mog);
+    /* beta: the objective's gradient, which the step also reports */
+    check_case(VAE_TANH, VAE_ELBO, 5, beta);
+    check_case(VAE_RELU, VAE_ELBO, 1, beta_analytic);
+    check_case(VAE_TANH, VAE_ELBO, 5, beta_mog);
     return check_summary();
 }

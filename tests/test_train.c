@@ -275,6 +275,25 @@ static void test_chunked_evaluation(const float *xt)
     vae_bound(a, xt, 300, VAE_IWAE, 3, &la);
     vae_bound(b, xt, 300, VAE_IWAE, 3, &lb);
     CHECK(fabs(la - lb) <= 1e-9 * fabs(lb), "bound in passes of 85 and 300 images agree: %.12g vs %.12g", la, lb);
+    {
+        /* each image's value, with the same noise, adds up to the mean */
+        double each[300], sum = 0.0, ll, ll_each[3];
+        int i, bad = 0;
+        vae_seed(a, 3);
+        CHECK(vae_bound_images(a, xt, 300, VAE_IWAE, 3, each) == VAE_OK, "%s", vae_error(a));
+        for (i = 0; i < 300; i++) {
+            sum += each[i];
+            bad += !(each[i] < 0.0);
+        }
+        CHECK(bad == 0 && fabs(sum / 300 - la) <= 1e-9 * fabs(la), "per-image bounds average to %.12g, not %.12g",
+              sum / 300, la);
+        vae_seed(a, 4);
+        vae_log_likelihood(a, xt, 3, 600, &ll);
+        vae_seed(a, 4);
+        CHECK(vae_log_likelihood_images(a, xt, 3, 600, ll_each) == VAE_OK, "%s", vae_error(a));
+        CHECK(fabs((ll_each[0] + ll_each[1] + ll_each[2]) / 3 - ll) <= 1e-9 * fabs(ll),
+              "per-image log-likelihoods average to the estimate");
+    }
     vae_free(a);
     vae_free(b);
 }
