@@ -191,7 +191,8 @@ log.csv
 model.vae
 reconstructions.png
 report.html
-samples.png" ]
+samples.png
+summary.txt" ]
 check "log.csv header" [ "$(head -n 1 "$run/log.csv")" = "epoch,train_bound,test_bound,seconds" ]
 check "log.csv has 2 rows" [ "$(wc -l <"$run/log.csv")" -eq 3 ]
 check "log.csv rows are numeric with negative bounds" [ "$(grep -Ec \
@@ -276,7 +277,8 @@ check "the dynamic run logs one row" [ "$(wc -l <"$tmp/dyn/log.csv")" -eq 2 ]
 
 "$vae" train $tiny --epochs 2 --pictures off --out "$tmp/nopics" >/dev/null 2>&1
 check "a run with pictures off writes none" [ "$(ls "$tmp/nopics")" = "log.csv
-model.vae" ]
+model.vae
+summary.txt" ]
 check "pictures change nothing in the model" cmp -s "$run/model.vae" "$tmp/nopics/model.vae"
 check "pictures change nothing in the log" [ "$(cut -d, -f1-3 "$run/log.csv")" = \
     "$(cut -d, -f1-3 "$tmp/nopics/log.csv")" ]
