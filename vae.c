@@ -19,6 +19,12 @@
    do not depend on their number; no fast-math, because logsumexp relies
    on inf and NaN behaving.
 */
+/* fsync and fileno are POSIX, which strict C99 modes hide (see
+   write_durably). */
+#if defined(__unix__) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include "vae.h"
 #include "vae_backend.h"
 #include "rng.h"
@@ -2955,50 +2961,119 @@ static vae_status serialise(vae *m, bytes *b)
     return VAE_OK;
 }
 
-/* p[0..n) to path.tmp, then renamed over path, so that path always holds
-   a whole checkpoint: the old one or the new. */
-static vae_status write_atomically(vae *m, const char *path, const unsigned char *p, size_t n)
+/* Durability. A file that vae_write_file writes reaches the disk before
+   it replaces the old one, and the rename is made durable after, where
+   the platform can do it: POSIX fsync of the file and then of its
+   directory; on Windows _commit of the file (NTFS journals the rename).
+   Elsewhere (plain C99 and nothing more) the write is still atomic against
+   a crash of the program, but a power cut may lose the latest file. */
+#if defined(__unix__) || (defined(__APPLE__) && defined(__MACH__))
+#include <fcntl.h>
+#include <unistd.h>
+
+static int sync_file(FILE *f)
 {
-    size_t plen = strlen(path);
-    char *tmp = VAE_MALLOC(plen + 5);
-    vae_status st = VAE_OK;
+    return fsync(fileno(f));
+}
+
+/* Makes the directory entry of path durable. Some file systems cannot
+   sync a directory; the file is in place by then, so that is no error. */
+static void sync_directory(const char *path)
+{
+    size_t cut = strlen(path);
+    char *dir;
+    int fd;
+    while (cut > 0 && path[cut - 1] != '/')
+        cut--;
+    if (cut == 0) {
+        fd = open(".", O_RDONLY);
+    } else {
+        if (!(dir = VAE_MALLOC(cut + 1)))
+            return;
+        memcpy(dir, path, cut);
+        dir[cut] = '\0';
+        fd = open(dir, O_RDONLY);
+        VAE_FREE(dir);
+    }
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+#elif defined(_WIN32)
+#include <io.h>
+
+static int sync_file(FILE *f)
+{
+    return _commit(_fileno(f));
+}
+
+static void sync_directory(const char *path)
+{
+    (void)path;
+}
+#else
+static int sync_file(FILE *f)
+{
+    (void)f;
+    return 0;
+}
+
+static void sync_directory(const char *path)
+{
+    (void)path;
+}
+#endif
+
+vae_status vae_write_file(const char *path, const void *data, size_t len, char *why, size_t why_len)
+{
+    size_t plen;
+    char *tmp;
     FILE *f;
-    if (!tmp)
-        return fail(m, VAE_ERR_NOMEM, "%s: out of memory", path);
+    int failed, saved;
+    if (!path || !*path || (!data && len))
+        return say(VAE_ERR_ARG, why, why_len, "no file or no data to write");
+    plen = strlen(path);
+    if (!(tmp = VAE_MALLOC(plen + 5)))
+        return say(VAE_ERR_NOMEM, why, why_len, "%s: out of memory", path);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
-    f = fopen(tmp, "wb");
-    if (!f) {
-        st = fail(m, VAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto free_tmp;
+    errno = 0;
+    if (!(f = fopen(tmp, "wb"))) {
+        saved = errno;
+        say(VAE_ERR_IO, why, why_len, "%s: cannot create: %s", tmp, saved ? strerror(saved) : "unknown error");
+        VAE_FREE(tmp);
+        errno = saved;
+        return VAE_ERR_IO;
     }
-    if (fwrite(p, 1, n, f) != n || fflush(f) != 0) {
-        st = fail(m, VAE_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-        fclose(f);
+    failed = (len && fwrite(data, 1, len, f) != len) || fflush(f) != 0 || sync_file(f) != 0;
+    saved = errno;
+    failed = fclose(f) != 0 || failed;
+    if (failed) {
+        saved = saved ? saved : errno ? errno : EIO;
+        say(VAE_ERR_IO, why, why_len, "%s: write failed: %s", tmp, strerror(saved));
         remove(tmp);
-        goto free_tmp;
-    }
-    if (fclose(f) != 0) {
-        st = fail(m, VAE_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-        remove(tmp);
-        goto free_tmp;
-    }
-    /* rename replaces path atomically on POSIX. Windows refuses to replace,
-       so there the old file must go first; if even then the rename fails,
-       the new checkpoint stays in tmp rather than being lost too. */
-    if (rename(tmp, path) != 0) {
+    } else if (rename(tmp, path) != 0) {
 #ifdef _WIN32
-        if (remove(path) == 0 && rename(tmp, path) == 0)
-            goto free_tmp;
-        st = fail(m, VAE_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+        /* Windows refuses to rename over a file: the old one goes first.
+           Should the rename fail even then, the new one stays in tmp. */
+        failed = remove(path) != 0 || rename(tmp, path) != 0;
+        saved = errno;
 #else
-        st = fail(m, VAE_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+        failed = 1;
+        saved = errno;
         remove(tmp);
 #endif
+        if (failed)
+            say(VAE_ERR_IO, why, why_len, "%s: cannot rename %s into place: %s", path, tmp, strerror(saved));
     }
-free_tmp:
     VAE_FREE(tmp);
-    return st;
+    if (failed) {
+        errno = saved;
+        return VAE_ERR_IO;
+    }
+    sync_directory(path);
+    return VAE_OK;
 }
 
 vae_status vae_save(vae *m, const char *path)
@@ -3009,8 +3084,12 @@ vae_status vae_save(vae *m, const char *path)
     if (!path || !*path)
         return fail(m, VAE_ERR_ARG, "no checkpoint path given");
     st = serialise(m, &b);
-    if (st == VAE_OK)
-        st = write_atomically(m, path, b.p, b.len);
+    if (st == VAE_OK) {
+        char why[sizeof m->error];
+        st = vae_write_file(path, b.p, b.len, why, sizeof why);
+        if (st != VAE_OK)
+            st = fail(m, st, "%s", why);
+    }
     VAE_FREE(b.p);
     return finish(m, st);
 }

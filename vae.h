@@ -317,6 +317,15 @@ uint32_t vae_get_le32(const unsigned char *p);
 vae_status vae_read_file(const char *path, size_t max, unsigned char **data, size_t *len, char *why,
                          size_t why_len);
 
+/* Writes len bytes to path through path.tmp and a rename, so that path
+   holds its old contents or the new, never a part: the new file is flushed
+   to the disk before the rename, and the directory after it, where the
+   platform can (POSIX fsync, Windows _commit; nothing elsewhere). On
+   failure the temporary file is removed, the old path untouched, errno
+   left as the failing call set it, and why says what failed. vae_save
+   writes checkpoints this way. */
+vae_status vae_write_file(const char *path, const void *data, size_t len, char *why, size_t why_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,8 @@
 #include "same_model.h"
 
 #include <locale.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum { D = 20, Z = 4, B = 3, KMAX = 5 };
 
@@ -450,8 +452,44 @@ static void test_locale(void)
     remove(path);
 }
 
+/* vae_write_file, which vae_save uses: it replaces a file whole, leaves
+   no temporary file, and on failure keeps the old file and says why. */
+static void test_write_file(void)
+{
+    const char *path = "build/test_checkpoint_write.txt", *tmp = "build/test_checkpoint_write.txt.tmp";
+    unsigned char *back;
+    size_t len;
+    char why[200];
+    CHECK(vae_write_file(path, "old", 3, why, sizeof why) == VAE_OK, "%s", why);
+    CHECK(vae_write_file(path, "new contents", 12, why, sizeof why) == VAE_OK, "%s", why);
+    CHECK(vae_read_file(path, 100, &back, &len, why, sizeof why) == VAE_OK && len == 12 &&
+              memcmp(back, "new contents", 12) == 0,
+          "the file is replaced whole");
+    free(back);
+    CHECK(!fopen(tmp, "rb"), "no temporary file is left");
+    /* a directory where the temporary file would go: the write fails */
+    CHECK(mkdir(tmp, 0700) == 0, "mkdir %s", tmp);
+    errno = 0;
+    CHECK(vae_write_file(path, "lost", 4, why, sizeof why) == VAE_ERR_IO && strstr(why, ".tmp") && errno != 0,
+          "a failed write says why: %s", why);
+    CHECK(vae_read_file(path, 100, &back, &len, why, sizeof why) == VAE_OK && len == 12 &&
+              memcmp(back, "new contents", 12) == 0,
+          "and keeps the old file");
+    free(back);
+    rmdir(tmp);
+    CHECK(vae_write_file("build/no/such/dir/file", "x", 1, why, sizeof why) == VAE_ERR_IO &&
+              strstr(why, "cannot create"),
+          "a missing directory: %s", why);
+    CHECK(vae_write_file(path, NULL, 5, why, sizeof why) == VAE_ERR_ARG, "no data for 5 bytes");
+    CHECK(vae_write_file(path, NULL, 0, NULL, 0) == VAE_OK, "an empty file, no room for why");
+    CHECK(vae_read_file(path, 100, &back, &len, why, sizeof why) == VAE_OK && len == 0, "is empty");
+    free(back);
+    remove(path);
+}
+
 int main(void)
 {
+    test_write_file();
     test_config_text();
     test_locale();
     test_version1();

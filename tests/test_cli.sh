@@ -13,51 +13,7 @@
 
 vae=${1:-./vae}
 images=data/mnist/t10k-images-idx3-ubyte.gz
-pass=0
-fail=0
-
-if [ ! -x "$vae" ] || [ ! -f "$images" ]; then
-    echo "FAIL need an executable $vae and $images (run from the repository root)"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-# One thread: these runs are tiny, and OpenMP threads that wait for each
-# other on a machine busy with other jobs make them many times slower.
-OMP_NUM_THREADS=1
-export OMP_NUM_THREADS
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vae-cli.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' 0
-trap 'exit 1' INT TERM
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    what=$1
-    shift
-    if "$@"; then ok; else bad "$what"; fi
-}
-
-# expect STATUS PATTERN ARG...: runs vae ARG... and checks its exit status
-# and that stderr is one line "vae: ..." matching the extended regex PATTERN.
-expect() {
-    want=$1 pattern=$2
-    shift 2
-    "$vae" "$@" >"$tmp/stdout" 2>"$tmp/stderr"
-    got=$?
-    msg=$(cat "$tmp/stderr")
-    if [ "$got" -ne "$want" ]; then
-        bad "vae $*: exit status $got, want $want; stderr: $msg"
-    elif [ "$(wc -l <"$tmp/stderr")" -ne 1 ]; then
-        bad "vae $*: stderr is not one line: $msg"
-    elif ! grep -Eq "^vae: .*($pattern)" "$tmp/stderr"; then
-        bad "vae $*: stderr '$msg' does not match '$pattern'"
-    else
-        ok
-    fi
-}
+. tests/cli_checks.sh
 
 # ---- help ----
 
@@ -223,6 +179,24 @@ check "test_nll is below minus the ELBO" awk \
     "$tmp/eval"
 "$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 >"$tmp/eval2" 2>&1
 check "eval gives the same numbers twice" cmp -s "$tmp/eval" "$tmp/eval2"
+"$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 \
+    --per-image "$tmp/each.csv" >"$tmp/eval3" 2>&1
+check "eval --per-image prints the same numbers" cmp -s "$tmp/eval" "$tmp/eval3"
+check "--per-image: a header and 100 rows" [ "$(head -n 1 "$tmp/each.csv") $(($(wc -l <"$tmp/each.csv")))" = \
+    "image,bound,log_likelihood 101" ]
+check "--per-image: images 0..99 in order, negative values" awk -F, \
+    'NR > 1 && !($1 == NR - 2 && $2 < 0 && $3 < 0 && NF == 3) { bad = 1 } END { exit bad }' "$tmp/each.csv"
+check "--per-image: the means are test_bound and -test_nll" awk -F, -v eval="$tmp/eval" '
+    BEGIN { while ((getline line < eval) > 0) { split(line, w, " "); want[w[1]] = w[2] } }
+    NR > 1 { b += $2; l += $3; n++ }
+    END { d1 = b / n - want["test_bound"]; d2 = l / n + want["test_nll"]
+          exit !(d1 * d1 < 1e-8 && d2 * d2 < 1e-8) }' "$tmp/each.csv"
+"$vae" eval --model "$run/model.vae" --test "$images" --limit 7 --per-image "$tmp/each.csv" >/dev/null 2>&1
+check "--per-image without --nll: bounds only" [ "$(head -n 1 "$tmp/each.csv") $(($(wc -l <"$tmp/each.csv")))" = \
+    "image,bound 8" ]
+expect 1 "cannot write '$tmp/no/dir/each.csv'" eval --model "$run/model.vae" --test "$images" \
+    --limit 7 --per-image "$tmp/no/dir/each.csv"
+check "a refused --per-image prints no result" [ ! -s "$tmp/stdout" ]
 "$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 --seed 5 >"$tmp/seed5" 2>&1
 "$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 --seed 5 >"$tmp/seed5b" 2>&1
 "$vae" eval --model "$run/model.vae" --test "$images" --limit 100 --nll 10 --seed 6 >"$tmp/seed6" 2>&1

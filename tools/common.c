@@ -59,25 +59,24 @@ int file_exists(const char *path)
     return f != NULL;
 }
 
-int write_atomic(const char *path, const void *data, size_t len)
+int can_write(const char *path)
 {
     char tmp[MAX_PATH];
     FILE *f;
-    int ok, e;
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         errno = ENAMETOOLONG;
         return -1;
     }
     if (!(f = fopen(tmp, "wb")))
         return -1;
-    ok = fwrite(data, 1, len, f) == len;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, path) == 0)
-        return 0;
-    e = errno ? errno : EIO;
+    fclose(f);
     remove(tmp);
-    errno = e;
-    return -1;
+    return 0;
+}
+
+int write_atomic(const char *path, const void *data, size_t len)
+{
+    return vae_write_file(path, data, len, NULL, 0) == VAE_OK ? 0 : -1;
 }
 
 float *dataset_floats(const vae_dataset *ds, vae_binarize mode, vae_rng *rng)

@@ -32,9 +32,12 @@ int join_path(char *buf, size_t size, const char *dir, const char *name);
 
 int file_exists(const char *path);
 
-/* Writes len bytes to path through path.tmp and a rename, so that path
-   holds the old contents or the new, never part of them. 0, or -1 with
-   errno (the temporary file removed). */
+/* Whether write_atomic(path) can create its temporary file, asked before
+   long work whose result goes there. 0, or -1 with errno. */
+int can_write(const char *path);
+
+/* vae_write_file: path holds its old contents or the new, never a part,
+   flushed to the disk where the platform can. 0, or -1 with errno. */
 int write_atomic(const char *path, const void *data, size_t len);
 
 /* The whole dataset as floats, (n, dim), binarised by mode; NULL when out

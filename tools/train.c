@@ -13,7 +13,9 @@
      vae-train 1                       the format
      cwd PATH                          where the run started
      arg WORD                          the command line, one word a line,
-                                       without --out, --threads and --pictures
+                                       without --out, --threads, --pictures
+                                       and --epochs
+     epochs N                          the epochs to train (--resume may raise it)
      data_crc HEX                      of every image and label used
      at EPOCH POSITION DONE            the epoch in progress, images of it done,
                                        1 once the run has ended
@@ -24,7 +26,8 @@
      order N I0 I1 ...                 the order of the training images
    Numbers are written so that they read back exactly (%.17g, hex). Nothing
    in it depends on where the run writes, its threads, pictures or clock:
-   two runs with the same options and data save the same model.vae.
+   two runs with the same options and data save the same model.vae, and so
+   does a run of 4 epochs resumed with --epochs 5 and a run of 5.
 */
 #define _POSIX_C_SOURCE 200809L
 
@@ -456,16 +459,13 @@ typedef struct {
    or the exit status after printing why. */
 static int prepare_output(const char *dir, run_paths *p)
 {
-    char probe_path[MAX_PATH];
-    FILE *probe;
     if (!join_path(p->model, sizeof p->model, dir, "model.vae") ||
         !join_path(p->best, sizeof p->best, dir, "best.vae") || !join_path(p->log, sizeof p->log, dir, "log.csv") ||
         !join_path(p->summary, sizeof p->summary, dir, "summary.txt") ||
         !join_path(p->samples, sizeof p->samples, dir, "samples.png") ||
         !join_path(p->recon, sizeof p->recon, dir, "reconstructions.png") ||
         !join_path(p->curves, sizeof p->curves, dir, "curves.svg") ||
-        !join_path(p->report, sizeof p->report, dir, "report.html") ||
-        !join_path(probe_path, sizeof probe_path, dir, "log.csv.tmp")) {
+        !join_path(p->report, sizeof p->report, dir, "report.html")) {
         cli_error("--out path is too long");
         return EXIT_RUNTIME;
     }
@@ -473,13 +473,10 @@ static int prepare_output(const char *dir, run_paths *p)
         cli_error("cannot create directory '%s': %s", dir, strerror(errno));
         return EXIT_RUNTIME;
     }
-    probe = fopen(probe_path, "w");
-    if (!probe) {
+    if (can_write(p->log) != 0) {
         cli_error("cannot write in '%s': %s", dir, strerror(errno));
         return EXIT_RUNTIME;
     }
-    fclose(probe);
-    remove(probe_path);
     return 0;
 }
 
@@ -551,7 +548,8 @@ typedef struct {
     int best_epoch, since_best;
     double best_val;
     double trained_seconds, eval_seconds;
-    long trained_images;
+    long trained_images;       /* by this process, in trained_seconds */
+    int started_at;            /* the position where this process took up the epoch */
     progress bar;
 } run;
 
@@ -612,6 +610,7 @@ static char *state_text(const run *r, size_t *len)
     add(&t, "vae-train 1\ncwd %s\n", r->cwd);
     for (i = 0; i < r->argc; i++)
         add(&t, "arg %s\n", r->argv[i]);
+    add(&t, "epochs %d\n", r->a.epochs);
     add(&t, "data_crc %08" PRIx32 "\nat %d %d %d\nsums %.17g %.17g\n", r->crc, r->epoch, r->position, r->done,
         r->bound_sum, r->objective_sum);
     add_rng(&t, "shuffle", &r->shuffle_rng);
@@ -681,6 +680,10 @@ static vae_status train_epoch(run *r, double *seconds)
 {
     double t0 = clock_seconds();
     int n = r->d.train.n, batch = vae_get_config(r->m)->max_batch, nb;
+    *seconds = 0.0;
+    if (stop_signal)
+        return VAE_OK; /* before the shuffle, which the saved position 0 must not include */
+    r->started_at = r->position;
     if (r->position == 0)
         vae_rng_shuffle(&r->shuffle_rng, r->idx, n);
     for (; r->position < n && !stop_signal; r->position += nb) {
@@ -695,7 +698,7 @@ static vae_status train_epoch(run *r, double *seconds)
         r->bound_sum += (double)b * nb;
         r->objective_sum += vae_last_objective(r->m) * nb;
         if (progress_due(&r->bar)) {
-            double done = (double)r->trained_images + r->position + nb;
+            double done = (double)r->trained_images + r->position + nb - r->started_at;
             show_progress(r, done / (r->trained_seconds + clock_seconds() - t0));
         }
     }
@@ -849,7 +852,7 @@ static int end_epoch(run *r, double seconds)
     row->objective = r->objective_sum / n;
     row->seconds = seconds;
     r->trained_seconds += seconds;
-    r->trained_images += n;
+    r->trained_images += n - r->started_at;
     if (r->bar.on) {
         char label[32];
         snprintf(label, sizeof label, "epoch %d/%d", e, r->a.epochs);
@@ -897,7 +900,7 @@ static int end_epoch(run *r, double seconds)
         printf("  val %.2f%s", row->val_bound, improved ? " (best)" : "");
     if (with_objective(r))
         printf("  objective %.2f (beta %.3g)", row->objective, (double)vae_get_config(r->m)->beta);
-    printf("  %.1f s  %.0f img/s", row->seconds, n / row->seconds);
+    printf("  %.1f s  %.0f img/s", row->seconds, (n - r->started_at) / row->seconds);
     if (c->prior == VAE_PRIOR_MOG)
         printf("  perplexity %.2f", row->perplexity);
     printf("\n");
@@ -1171,7 +1174,7 @@ static int resume_run(run *r, const train_args *now)
     char path[MAX_PATH], *state = NULL;
     const void *app;
     size_t len;
-    int status = EXIT_RUNTIME, epochs = now->epochs;
+    int status = EXIT_RUNTIME, stored_epochs = 0;
     const char *dir = now->resume;
     vae_options sizes = {0};
     if (!join_path(path, sizeof path, dir, "model.vae") || !file_exists(path)) {
@@ -1204,7 +1207,9 @@ static int resume_run(run *r, const train_args *now)
             n = (size_t)(next - line);
             if (*next)
                 next++;
-            if (n > 4 && strncmp(line, "cwd ", 4) == 0 && n - 4 < sizeof r->cwd) {
+            if (n > 7 && strncmp(line, "epochs ", 7) == 0) {
+                stored_epochs = atoi(line + 7);
+            } else if (n > 4 && strncmp(line, "cwd ", 4) == 0 && n - 4 < sizeof r->cwd) {
                 memcpy(r->cwd, line + 4, n - 4);
                 r->cwd[n - 4] = '\0';
             } else if (n >= 4 && strncmp(line, "arg ", 4) == 0) {
@@ -1230,7 +1235,14 @@ static int resume_run(run *r, const train_args *now)
     r->a.test = from_cwd(r, r->a.test, bufs[3], sizeof bufs[3]);
     r->a.test_labels = from_cwd(r, r->a.test_labels, bufs[4], sizeof bufs[4]);
     r->a.out = dir;
-    r->a.pictures = now->pictures;
+    /* the state leaves pictures out (they change no bit of the model): the
+       run had them on if it wrote its report */
+    if (now->pictures_given)
+        r->a.pictures = now->pictures;
+    else
+        r->a.pictures = join_path(path, sizeof path, dir, "report.html") && file_exists(path) ? 0 : 1;
+    if (!join_path(path, sizeof path, dir, "model.vae"))
+        goto done;
     if ((status = load_data(&r->a, &r->d)) != 0)
         goto done;
     status = EXIT_RUNTIME;
@@ -1240,13 +1252,18 @@ static int resume_run(run *r, const train_args *now)
         status = EXIT_USAGE;
         goto done;
     }
+    if (stored_epochs < 1 || stored_epochs > 100000) {
+        cli_error("%s: its training state is damaged", path);
+        goto done;
+    }
+    r->a.epochs = stored_epochs;
     if (now->epochs_given) {
-        if (epochs < r->a.epochs) {
-            cli_error("--epochs %d: the run was for %d; it may only be raised", epochs, r->a.epochs);
+        if (now->epochs < stored_epochs) {
+            cli_error("--epochs %d: the run was for %d; it may only be raised", now->epochs, stored_epochs);
             status = EXIT_USAGE;
             goto done;
         }
-        r->a.epochs = epochs;
+        r->a.epochs = now->epochs;
     }
     if (start_run(r) != 0)
         goto done;
@@ -1296,13 +1313,14 @@ done:
     return status;
 }
 
-/* How many words an option that does not change the run's results takes
-   (--out, --threads, --pictures: 1 with "=value", else 2), or 0. */
-static int run_free_option(const char *word)
+/* How many words an option that the state leaves out of its "arg" lines
+   takes (1 with "=value", else 2), or 0: --out, --threads and --pictures
+   change nothing the run computes, and --epochs has a line of its own. */
+static int unstored_option(const char *word)
 {
-    static const char *const names[] = {"--out", "--threads", "--pictures"};
+    static const char *const names[] = {"--out", "--threads", "--pictures", "--epochs"};
     int i;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         size_t n = strlen(names[i]);
         if (strncmp(word, names[i], n) == 0 && (word[n] == '\0' || word[n] == '='))
             return word[n] == '=' ? 1 : 2;
@@ -1329,9 +1347,7 @@ int cmd_train(int argc, char **argv)
             r.cwd[0] = '\0';
         status = r.argv ? 0 : EXIT_RUNTIME;
         for (i = 0; i < argc && status == 0; i++) {
-            /* where the run writes, its threads and pictures change nothing
-               it computes: they stay out of its state (see the top) */
-            int skip = run_free_option(argv[i]);
+            int skip = unstored_option(argv[i]);
             if (skip) {
                 i += skip - 1;
             } else if (strchr(argv[i], '\n')) {

@@ -41,7 +41,7 @@
 // ---- vae eval ----
 
 typedef struct {
-    const char *model, *data, *test;
+    const char *model, *data, *test, *per_image;
     int objective; /* a vae_objective, -1: the model's */
     int binarize;  /* index into eval_binarize_names, -1: by the likelihood */
     int k, nll, limit, threads;
@@ -68,6 +68,10 @@ static const char eval_usage[] =
     "a Gaussian one. Noise comes from the generator saved in the model, so the\n"
     "same model gives the same numbers, unless --seed restarts it.\n"
     "\n"
+    "--per-image FILE.csv writes each test image's values, one row per image:\n"
+    "image (its index in the file, from 0),bound and, with --nll,\n"
+    "log_likelihood (nats, so that test_nll is minus their mean).\n"
+    "\n"
     "options:\n";
 
 static int eval_parse(eval_args *a, int argc, char **argv, int *status)
@@ -93,6 +97,8 @@ static int eval_parse(eval_args *a, int argc, char **argv, int *status)
         {.name = "nll", .kind = OPT_INT, .dst = &a->nll, .meta = "K",
          .help = "also print test_nll with K samples per image", .def = "off", .min = 1,
          .max = 10000000},
+        {.name = "per-image", .kind = OPT_STR, .dst = &a->per_image, .meta = "FILE",
+         .help = "write each image's bound (and log-likelihood) as CSV", .def = "none"},
         {.name = "seed", .kind = OPT_U64, .dst = &a->seed, .meta = "N",
          .help = "restart the model's noise generator from N", .def = "the model's",
          .given = &a->seed_given},
@@ -122,25 +128,23 @@ static int eval_parse(eval_args *a, int argc, char **argv, int *status)
     return OPT_OK;
 }
 
-/* Mean log p(x) over x (n, dim) in chunks, so that a long run (K = 5000
-   over 10,000 images) can show its progress. */
-static vae_status log_likelihood(vae *m, const float *x, int n, int dim, int k, double *ll)
+/* Each image's log p(x) estimate, into ll (n), in chunks so that a long
+   run (K = 5000 over 10,000 images) can show its progress. */
+static vae_status log_likelihoods(vae *m, const float *x, int n, int dim, int k, double *ll)
 {
     enum { CHUNK = 100 };
     progress bar;
-    double sum = 0, t0 = clock_seconds();
+    double t0 = clock_seconds();
     int i, nb;
     progress_init(&bar);
     for (i = 0; i < n; i += nb) {
-        double chunk_ll;
         vae_status st;
         nb = n - i < CHUNK ? n - i : CHUNK;
-        st = vae_log_likelihood(m, x + (size_t)i * (size_t)dim, nb, k, &chunk_ll);
+        st = vae_log_likelihood_images(m, x + (size_t)i * (size_t)dim, nb, k, ll + i);
         if (st != VAE_OK) {
             progress_clear(&bar);
             return st;
         }
-        sum += chunk_ll * nb;
         if (progress_due(&bar)) {
             char info[64], left[16];
             double rate = (i + nb) / (clock_seconds() - t0);
@@ -150,8 +154,39 @@ static vae_status log_likelihood(vae *m, const float *x, int n, int dim, int k, 
         }
     }
     progress_clear(&bar);
-    *ll = sum / n;
     return VAE_OK;
+}
+
+static double mean_of(const double *v, int n)
+{
+    double sum = 0.0;
+    int i;
+    for (i = 0; i < n; i++)
+        sum += v[i];
+    return sum / n;
+}
+
+/* The --per-image CSV, written whole. 0, or -1 with errno. */
+static int write_per_image(const char *path, const double *bound, const double *ll, int n)
+{
+    /* %.10g takes at most 17 characters: a row fits in 11 + 2 * 18 + 1 */
+    size_t cap = 32 + (size_t)n * 64, len;
+    char *csv = malloc(cap);
+    int i, r;
+    if (!csv) {
+        errno = ENOMEM;
+        return -1;
+    }
+    len = (size_t)sprintf(csv, "image,bound%s\n", ll ? ",log_likelihood" : "");
+    for (i = 0; i < n; i++) {
+        len += (size_t)sprintf(csv + len, "%d,%.10g", i, bound[i]);
+        if (ll)
+            len += (size_t)sprintf(csv + len, ",%.10g", ll[i]);
+        csv[len++] = '\n';
+    }
+    r = write_atomic(path, csv, len);
+    free(csv);
+    return r;
 }
 
 static int cmd_eval(int argc, char **argv)
@@ -162,7 +197,7 @@ static int cmd_eval(int argc, char **argv)
     const vae_config *cfg;
     float *x = NULL;
     char path[MAX_PATH];
-    double bound, ll;
+    double *bounds = NULL, *lls = NULL;
     int status;
 
     memset(&ds, 0, sizeof ds);
@@ -207,6 +242,10 @@ static int cmd_eval(int argc, char **argv)
                   path, ds.rows, ds.cols);
         goto done;
     }
+    if (a.per_image && can_write(a.per_image) != 0) {
+        cli_error("cannot write '%s': %s", a.per_image, strerror(errno));
+        goto done;
+    }
     if (a.binarize < 0)
         a.binarize = cfg->likelihood == VAE_GAUSSIAN;
     x = dataset_floats(&ds, a.binarize ? VAE_GRAY : VAE_BINARY_STATIC, NULL);
@@ -215,19 +254,29 @@ static int cmd_eval(int argc, char **argv)
         goto done;
     }
 
-    if (vae_bound(m, x, ds.n, a.objective >= 0 ? (vae_objective)a.objective : cfg->objective,
-                  a.k ? a.k : cfg->k, &bound) != VAE_OK) {
+    bounds = malloc((size_t)ds.n * sizeof *bounds);
+    lls = a.nll ? malloc((size_t)ds.n * sizeof *lls) : NULL;
+    if (!bounds || (a.nll && !lls)) {
+        cli_error("out of memory");
+        goto done;
+    }
+    if (vae_bound_images(m, x, ds.n, a.objective >= 0 ? (vae_objective)a.objective : cfg->objective,
+                         a.k ? a.k : cfg->k, bounds) != VAE_OK) {
         cli_error("test bound failed: %s", vae_error(m));
         goto done;
     }
-    printf("test_bound %.4f\n", bound);
+    printf("test_bound %.4f\n", mean_of(bounds, ds.n));
     fflush(stdout);
     if (a.nll) {
-        if (log_likelihood(m, x, ds.n, ds.dim, a.nll, &ll) != VAE_OK) {
+        if (log_likelihoods(m, x, ds.n, ds.dim, a.nll, lls) != VAE_OK) {
             cli_error("test_nll failed: %s", vae_error(m));
             goto done;
         }
-        printf("test_nll %.4f\n", -ll);
+        printf("test_nll %.4f\n", -mean_of(lls, ds.n));
+    }
+    if (a.per_image && write_per_image(a.per_image, bounds, lls, ds.n) != 0) {
+        cli_error("cannot write '%s': %s", a.per_image, strerror(errno));
+        goto done;
     }
     status = 0;
 
@@ -235,6 +284,8 @@ done:
     vae_free(m);
     vae_dataset_free(&ds);
     free(x);
+    free(bounds);
+    free(lls);
     return status;
 }
 
