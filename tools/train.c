@@ -1174,7 +1174,7 @@ static int resume_run(run *r, const train_args *now)
     char path[MAX_PATH], *state = NULL;
     const void *app;
     size_t len;
-    int status = EXIT_RUNTIME, stored_epochs = 0;
+    int status = EXIT_RUNTIME, stored_epochs = 0, finish_only = 0;
     const char *dir = now->resume;
     vae_options sizes = {0};
     if (!join_path(path, sizeof path, dir, "model.vae") || !file_exists(path)) {
@@ -1281,18 +1281,27 @@ static int resume_run(run *r, const train_args *now)
             goto done;
         }
     }
-    if (r->done && r->a.patience && r->since_best >= r->a.patience) {
-        cli_error("--resume %s: the run stopped after %d epochs, the validation bound no better for %d", dir,
-                  r->epoch - 1, r->a.patience);
-        status = EXIT_USAGE;
-        goto done;
+    if (r->done) {
+        int stopped = r->a.patience && r->since_best >= r->a.patience;
+        char summary[MAX_PATH];
+        /* a run that stopped in its final evaluation (the NLL takes
+           minutes) has only that left to do */
+        if ((stopped || r->epoch > r->a.epochs) && join_path(summary, sizeof summary, dir, "summary.txt") &&
+            !file_exists(summary)) {
+            finish_only = 1;
+        } else if (stopped) {
+            cli_error("--resume %s: the run stopped after %d epochs, the validation bound no better for %d", dir,
+                      r->epoch - 1, r->a.patience);
+            status = EXIT_USAGE;
+            goto done;
+        } else if (r->epoch > r->a.epochs) {
+            cli_error("--resume %s: the run ended after %d epochs; give --epochs N to train on", dir,
+                      r->epoch - 1);
+            status = EXIT_USAGE;
+            goto done;
+        }
     }
-    if (r->done && r->epoch > r->a.epochs) {
-        cli_error("--resume %s: the run ended after %d epochs; give --epochs N to train on", dir, r->epoch - 1);
-        status = EXIT_USAGE;
-        goto done;
-    }
-    r->done = 0;
+    r->done = finish_only;
     if (!join_path(r->paths.log, sizeof r->paths.log, dir, "log.csv"))
         goto done;
     recover_seconds(r);
@@ -1306,7 +1315,10 @@ static int resume_run(run *r, const train_args *now)
             goto done;
         }
     }
-    printf("resuming %s in epoch %d after %d of %d images\n", dir, r->epoch, r->position, r->d.train.n);
+    if (finish_only)
+        printf("resuming %s: its %d epochs are done, its final evaluation is not\n", dir, r->epoch - 1);
+    else
+        printf("resuming %s in epoch %d after %d of %d images\n", dir, r->epoch, r->position, r->d.train.n);
     status = 0;
 done:
     free(state);
