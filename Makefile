@@ -98,7 +98,8 @@ compare: all
 	@sh tools/compare.sh $(COMPARE_FLAGS)
 
 bench: all
-	@BENCH_CFLAGS="$(filter -march=% -mprefer-vector-width=% %-mbranches-within-32B-boundaries,$(OPT))" sh bench/run.sh
+	@BENCH_CFLAGS="$(filter -march=% -mprefer-vector-width=% %-mbranches-within-32B-boundaries,$(OPT))" \
+	    BENCH_OMP="$(OMP)" sh bench/run.sh
 
 install: vae
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include

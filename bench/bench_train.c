@@ -1,11 +1,21 @@
 /* Training throughput of the reference network: seconds per 60,000-image
    epoch for (a) ELBO k=1 batch 20, (b) ELBO k=1 batch 128, (c) IWAE k=50
-   batch 20. Usage: bench_train [a|b|c ...] [--images N] (default 60000;
-   fewer images are timed and scaled up to an epoch). Data: the shipped
-   MNIST digits (data/mnist), binarised and cycled through in order: real
-   images matter, because near-constant pixels push optimiser state and
-   gradients towards the denormal range that random images never reach. */
+   batch 20. Usage: bench_train [a|b|c ...] [--images N] [--threads N|auto]
+   (default 60000 images; fewer are timed and scaled up to an epoch). Data:
+   the shipped MNIST digits (data/mnist), binarised and cycled through in
+   order: real images matter, because near-constant pixels push optimiser
+   state and gradients towards the denormal range that random images never
+   reach.
+
+   Without --threads: one thread, CPU time, the fastest of ten segments.
+   With --threads N (fixed) or auto (the trainer's default: tools/threads.c
+   picks the count as it goes): the wall time of all N images, unscaled,
+   since how the count adapts over the run is what is measured. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "../mnist.h"
+#include "../tools/threads.h"
+#include "../tools/progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +30,45 @@
 static double now(void)
 {
     return (double)clock() / CLOCKS_PER_SEC;
+}
+
+/* Wall seconds for `images` images with the threads as thread_arg says
+   ("auto" or a count). */
+static int run_wall(char which, int images, const float *data, int n_data, const char *thread_arg)
+{
+    vae_config cfg;
+    vae *m;
+    thread_governor gov;
+    float bound = 0.0f;
+    int i, n, steps, warm = 20, automatic = strcmp(thread_arg, "auto") == 0;
+    double t0;
+    vae_config_init(&cfg);
+    cfg.max_batch = which == 'b' ? 128 : 20;
+    if (which == 'c') {
+        cfg.objective = VAE_IWAE;
+        cfg.k = 50;
+    }
+    if (vae_create(&m, &cfg, NULL) != VAE_OK) {
+        fprintf(stderr, "bench: %s\n", vae_error(m));
+        vae_free(m);
+        return 1;
+    }
+    governor_init(&gov, automatic ? default_threads() : atoi(thread_arg), !automatic);
+    n = cfg.max_batch;
+    for (i = 0; i < warm; i++) {
+        vae_train_step(m, data + (size_t)(i * n % (n_data - n)) * 784, n, NULL, &bound);
+        governor_step_done(&gov);
+    }
+    steps = (images + n - 1) / n;
+    t0 = clock_seconds();
+    for (i = 0; i < steps; i++) {
+        vae_train_step(m, data + (size_t)(i * n % (n_data - n)) * 784, n, NULL, &bound);
+        governor_step_done(&gov);
+    }
+    printf("threads %c %s %.3f\n", which, thread_arg, clock_seconds() - t0);
+    fflush(stdout);
+    vae_free(m);
+    return 0;
 }
 
 static int run(char which, int images, const float *data, int n_data)
@@ -70,6 +119,7 @@ static int run(char which, int images, const float *data, int n_data)
 int main(int argc, char **argv)
 {
     int i, images = 60000, any = 0, rc = 0, *idx;
+    const char *threads = NULL;
     vae_dataset ds;
     float *data;
     if (vae_dataset_load(&ds, "data/mnist/t10k-images-idx3-ubyte.gz", NULL) != VAE_OK) {
@@ -83,14 +133,17 @@ int main(int argc, char **argv)
     for (i = 0; i < ds.n; i++)
         idx[i] = i;
     vae_dataset_batch(&ds, idx, ds.n, VAE_BINARY_STATIC, NULL, data);
-    for (i = 1; i < argc; i++)
+    for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--images") == 0 && i + 1 < argc)
             images = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            threads = argv[++i];
+    }
     for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--images") == 0) {
+        if (strcmp(argv[i], "--images") == 0 || strcmp(argv[i], "--threads") == 0) {
             i++;
         } else if (strlen(argv[i]) == 1 && argv[i][0] >= 'a' && argv[i][0] <= 'c') {
-            rc |= run(argv[i][0], images, data, ds.n);
+            rc |= threads ? run_wall(argv[i][0], images, data, ds.n, threads) : run(argv[i][0], images, data, ds.n);
             any = 1;
         }
     }

@@ -8,14 +8,18 @@
 # configuration and scales to 60,000 (default 60000, a full epoch). Both
 # sides time ten segments and report the fastest: this is meant for shared
 # virtual machines whose speed changes by half from one minute to the next.
+# Then threads: the wall time of THREAD_IMAGES images (default 12000) on one
+# thread and on the default (tools/threads.c chooses as it goes), the median
+# of 5 alternating runs each, with the other cores idle and with one busy
+# process competing (built with OpenMP where the compiler has it).
 # Last, not a speed: kl_variance measures what the analytic KL does to the
 # variance of the ELBO and its gradient.
 set -e
 images=${BENCH_IMAGES:-60000}
 bin=build/rel/bench_train
 mkdir -p build/rel
-${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o $bin \
-    bench/bench_train.c vae.c mnist.c -lm
+${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS $BENCH_OMP -I. -o $bin \
+    bench/bench_train.c vae.c mnist.c tools/threads.c tools/progress.c -lm
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/bench_gemm \
     bench/bench_gemm.c -lm
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/kl_variance \
@@ -46,6 +50,39 @@ for c in a b c; do
         printf '%s  %10.2f s   %12s   %8s\n' "$name" "$v" "-" "-"
     fi
 done
+
+# median of the numbers on stdin
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+thread_images=${THREAD_IMAGES:-12000}
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')
+echo
+echo "threads: wall seconds for $thread_images images, median of 5 alternating runs, $cores cores"
+echo "config                      idle: 1 thread  default  ratio   busy: 1 thread  default  ratio"
+for c in a b c; do
+    case $c in
+    a) line="a  ELBO k=1,  batch 20 " ;;
+    b) line="b  ELBO k=1,  batch 128" ;;
+    c) line="c  IWAE k=50, batch 20 " ;;
+    esac
+    for load in idle busy; do
+        busy=
+        if [ $load = busy ]; then
+            sh -c 'while :; do :; done' &
+            busy=$!
+        fi
+        : >"$out"
+        for i in 1 2 3 4 5; do
+            $bin $c --images "$thread_images" --threads 1 >>"$out"
+            $bin $c --images "$thread_images" --threads auto >>"$out"
+        done
+        [ -n "$busy" ] && kill "$busy"
+        one=$(awk '$3 == "1" { print $4 }' "$out" | median)
+        auto=$(awk '$3 == "auto" { print $4 }' "$out" | median)
+        line="$line  $(awk -v o="$one" -v a="$auto" 'BEGIN { printf "%12.2f %8.2f %5.2fx", o, a, a / o }')"
+    done
+    echo "$line"
+done
+echo "(ratio: default / 1 thread; below 1 the default is faster)"
 rm -f "$out"
 echo
 for steps in 0 300 3000; do

@@ -15,6 +15,7 @@
 #endif
 
 #include "opts.h"
+#include "progress.h"
 
 int make_dirs(const char *path)
 {
@@ -194,4 +195,33 @@ unsigned char pixel_byte(float p)
 {
     p = p < 0.0f ? 0.0f : p > 1.0f ? 1.0f : p; /* NaN stays NaN: (unsigned char) of it is undefined */
     return p == p ? (unsigned char)floorf(255.0f * p + 0.5f) : 0;
+}
+
+vae_status log_likelihoods(vae *m, const float *x, int n, int k, double *ll, thread_governor *gov)
+{
+    enum { CHUNK = 100 };
+    progress bar;
+    double t0 = clock_seconds();
+    int i, nb, dim = vae_get_config(m)->input_dim;
+    progress_init(&bar);
+    governor_start(gov);
+    for (i = 0; i < n; i += nb) {
+        vae_status st;
+        nb = n - i < CHUNK ? n - i : CHUNK;
+        st = vae_log_likelihood_images(m, x + (size_t)i * (size_t)dim, nb, k, ll + i);
+        if (st != VAE_OK) {
+            progress_clear(&bar);
+            return st;
+        }
+        governor_step_done(gov);
+        if (progress_due(&bar)) {
+            char info[64], left[16];
+            double rate = (i + nb) / (clock_seconds() - t0);
+            format_duration((n - i - nb) / rate, left, sizeof left);
+            snprintf(info, sizeof info, "%.0f img/s  %s left", rate, left);
+            progress_show(&bar, "test_nll", (double)(i + nb) / n, info);
+        }
+    }
+    progress_clear(&bar);
+    return VAE_OK;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "mnist.h"
+#include "threads.h"
 #include "vae.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -75,6 +76,11 @@ typedef struct {
     int rows, cols, channels;
 } geometry;
 geometry model_geometry(const vae_config *c);
+
+/* Each image's log p(x) estimate with k samples into ll (n), in chunks
+   that show progress on a terminal (K = 5000 over 10,000 images takes
+   minutes) and let gov choose the threads. */
+vae_status log_likelihoods(vae *m, const float *x, int n, int k, double *ll, thread_governor *gov);
 
 /* A mean in [0, 1] as a byte: round(255 * clamp(p, 0, 1)). */
 unsigned char pixel_byte(float p);

@@ -145,6 +145,11 @@ static const char train_notes[] =
     "step by step. The log's bounds stay the true ELBO (beta 1). Both need the\n"
     "elbo objective: the IWAE bound has no KL term to weight.\n"
     "\n"
+    "Threads: by default the run measures as it goes and uses all cores while\n"
+    "they are free, one thread while other processes compete for them (where\n"
+    "threads waiting for each other would make it slower); --threads N fixes\n"
+    "N. Results are the same bits on any number of threads.\n"
+    "\n"
     "A progress bar is drawn on stderr when it is a terminal; one line per\n"
     "epoch goes to stdout.\n"
     "\n"
@@ -267,8 +272,8 @@ static int train_parse(train_args *a, int argc, char **argv, int *status)
          .choices = on_off, .given = &a->pictures_given},
         {.name = "resume", .kind = OPT_STR, .dst = &a->resume, .meta = "DIR",
          .help = "continue the stopped run in DIR exactly", .def = "none"},
-        {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N", .help = "OpenMP threads",
-         .def = "all cores", .min = 1, .max = 4096, .given = &a->threads_given},
+        {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N", .help = "use exactly N threads",
+         .def = "up to all cores, one while others compete", .min = 1, .max = 4096, .given = &a->threads_given},
         {.name = "help", .kind = OPT_HELP, .help = "print this text and exit"},
     };
     enum { NHEAD = sizeof head / sizeof head[0], NTAIL = sizeof tail / sizeof tail[0] };
@@ -549,6 +554,7 @@ typedef struct {
     double best_val;
     double trained_seconds, eval_seconds;
     long trained_images;       /* by this process, in trained_seconds */
+    thread_governor gov;
     int started_at;            /* the position where this process took up the epoch */
     progress bar;
 } run;
@@ -686,6 +692,7 @@ static vae_status train_epoch(run *r, double *seconds)
     r->started_at = r->position;
     if (r->position == 0)
         vae_rng_shuffle(&r->shuffle_rng, r->idx, n);
+    governor_start(&r->gov);
     for (; r->position < n && !stop_signal; r->position += nb) {
         float b;
         vae_status st;
@@ -695,6 +702,7 @@ static vae_status train_epoch(run *r, double *seconds)
         vae_dataset_batch(&r->d.train, r->idx + r->position, nb, r->mode, &r->binarize_rng, r->batch);
         if ((st = vae_train_step(r->m, r->batch, nb, NULL, &b)) != VAE_OK)
             return st;
+        governor_step_done(&r->gov);
         r->bound_sum += (double)b * nb;
         r->objective_sum += vae_last_objective(r->m) * nb;
         if (progress_due(&r->bar)) {
@@ -917,20 +925,28 @@ static int finish_run(run *r)
     vae *final = r->m;
     const vae_config *c;
     double bound, ll = 0.0;
-    int n_nll = r->d.test.n, status = EXIT_RUNTIME, epoch = r->epoch - 1;
+    int n_nll = r->d.test.n, status = EXIT_RUNTIME, epoch = r->epoch - 1, i;
+    double *each = NULL;
     text t = {NULL, 0, 0, 0};
+    /* best.vae sizes its buffers for the threads it may get */
+    governor_finish(&r->gov);
     if (r->a.val && load_model(r->paths.best, &final) != 0)
         return EXIT_RUNTIME;
+    governor_init(&r->gov, r->gov.most, r->gov.fixed);
     if (r->a.val)
         epoch = r->best_epoch;
     c = vae_get_config(final);
     if (r->a.nll_limit && r->a.nll_limit < n_nll)
         n_nll = r->a.nll_limit;
     if (vae_bound(final, r->d.test_x, r->d.test.n, c->objective, c->k, &bound) != VAE_OK ||
-        (r->a.nll && vae_log_likelihood(final, r->d.test_x, n_nll, r->a.nll, &ll) != VAE_OK)) {
-        cli_error("evaluating the final model failed: %s", vae_error(final));
+        (r->a.nll && (!(each = malloc((size_t)n_nll * sizeof *each)) ||
+                      log_likelihoods(final, r->d.test_x, n_nll, r->a.nll, each, &r->gov) != VAE_OK))) {
+        cli_error("evaluating the final model failed: %s", each || !r->a.nll ? vae_error(final) : "out of memory");
         goto done;
     }
+    for (i = 0; i < n_nll && r->a.nll; i++)
+        ll += each[i];
+    ll /= n_nll;
     add(&t, "model %s\nepoch %d\n", r->a.val ? "best.vae" : "model.vae", epoch);
     if (r->a.val)
         add(&t, "val_bound %.4f\n", r->best_val);
@@ -954,6 +970,7 @@ static int finish_run(run *r)
     status = 0;
 done:
     free(t.p);
+    free(each);
     if (final != r->m)
         vae_free(final);
     return status;
@@ -972,6 +989,7 @@ static int run_epochs(run *r)
     if (old_int.sa_handler == SIG_IGN) /* started in the background: leave it so */
         sigaction(SIGINT, &old_int, NULL);
     progress_init(&r->bar);
+    governor_init(&r->gov, r->a.threads_given ? r->a.threads : default_threads(), r->a.threads_given);
     status = 0;
     while (!r->done && !status) {
         double seconds;
@@ -1237,6 +1255,8 @@ static int resume_run(run *r, const train_args *now)
     r->a.out = dir;
     /* the state leaves pictures out (they change no bit of the model): the
        run had them on if it wrote its report */
+    r->a.threads = now->threads;
+    r->a.threads_given = now->threads_given;
     if (now->pictures_given)
         r->a.pictures = now->pictures;
     else

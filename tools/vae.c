@@ -103,7 +103,7 @@ static int eval_parse(eval_args *a, int argc, char **argv, int *status)
          .help = "restart the model's noise generator from N", .def = "the model's",
          .given = &a->seed_given},
         {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N",
-         .help = "OpenMP threads", .def = "all cores", .min = 1, .max = 4096},
+         .help = "use exactly N threads", .def = "up to all cores, one while others compete", .min = 1, .max = 4096},
         {.name = "help", .kind = OPT_HELP, .help = "print this text and exit"},
         {.name = NULL},
     };
@@ -126,35 +126,6 @@ static int eval_parse(eval_args *a, int argc, char **argv, int *status)
     }
     *status = 0;
     return OPT_OK;
-}
-
-/* Each image's log p(x) estimate, into ll (n), in chunks so that a long
-   run (K = 5000 over 10,000 images) can show its progress. */
-static vae_status log_likelihoods(vae *m, const float *x, int n, int dim, int k, double *ll)
-{
-    enum { CHUNK = 100 };
-    progress bar;
-    double t0 = clock_seconds();
-    int i, nb;
-    progress_init(&bar);
-    for (i = 0; i < n; i += nb) {
-        vae_status st;
-        nb = n - i < CHUNK ? n - i : CHUNK;
-        st = vae_log_likelihood_images(m, x + (size_t)i * (size_t)dim, nb, k, ll + i);
-        if (st != VAE_OK) {
-            progress_clear(&bar);
-            return st;
-        }
-        if (progress_due(&bar)) {
-            char info[64], left[16];
-            double rate = (i + nb) / (clock_seconds() - t0);
-            format_duration((n - i - nb) / rate, left, sizeof left);
-            snprintf(info, sizeof info, "%.0f img/s  %s left", rate, left);
-            progress_show(&bar, "test_nll", (double)(i + nb) / n, info);
-        }
-    }
-    progress_clear(&bar);
-    return VAE_OK;
 }
 
 static double mean_of(const double *v, int n)
@@ -198,6 +169,7 @@ static int cmd_eval(int argc, char **argv)
     float *x = NULL;
     char path[MAX_PATH];
     double *bounds = NULL, *lls = NULL;
+    thread_governor gov;
     int status;
 
     memset(&ds, 0, sizeof ds);
@@ -268,7 +240,8 @@ static int cmd_eval(int argc, char **argv)
     printf("test_bound %.4f\n", mean_of(bounds, ds.n));
     fflush(stdout);
     if (a.nll) {
-        if (log_likelihoods(m, x, ds.n, ds.dim, a.nll, lls) != VAE_OK) {
+        governor_init(&gov, a.threads ? a.threads : default_threads(), a.threads != 0);
+        if (log_likelihoods(m, x, ds.n, a.nll, lls, &gov) != VAE_OK) {
             cli_error("test_nll failed: %s", vae_error(m));
             goto done;
         }

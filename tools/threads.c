@@ -1,0 +1,123 @@
+/* threads.c — the thread count that is fastest now; see threads.h. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "threads.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "progress.h"
+
+/* A window lasts this long, and at least MIN_STEPS steps: several of the
+   scheduler's time slices, and several ticks of /proc/stat's clock. */
+#define WINDOW_SECONDS 0.1
+#define MIN_STEPS 2
+/* Running on c threads, the process gets less than c - LOST cores of CPU
+   time: others compete for the cores. */
+#define LOST 0.5
+/* Without /proc/stat, the ceiling is tried again after HOLD_FIRST seconds
+   on one thread, then after twice as long each time it fails, up to
+   HOLD_MOST. */
+#define HOLD_FIRST 2.0
+#define HOLD_MOST 64.0
+
+int default_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Seconds all cores together have been idle since boot (Linux), or -1. */
+static double idle_seconds(void)
+{
+    unsigned long long user, nice, system, idle, iowait;
+    long ticks = sysconf(_SC_CLK_TCK);
+    FILE *f = fopen("/proc/stat", "r");
+    int got;
+    if (!f)
+        return -1.0;
+    got = fscanf(f, "cpu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle, &iowait);
+    fclose(f);
+    return got == 5 && ticks > 0 ? (double)(idle + iowait) / (double)ticks : -1.0;
+}
+
+int threads_for(int now, int most, double wall, double cpu, double idle)
+{
+    if (now > 1)
+        /* a core lost to another process stalls every parallel loop */
+        return cpu < (now - LOST) * wall ? 1 : now;
+    /* one thread, and the cores that stood idle beside it */
+    now = 1 + (int)(idle / wall + 0.25);
+    return now < most ? now : most;
+}
+
+static void use(thread_governor *g, int threads)
+{
+    g->now = threads;
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+}
+
+static void new_window(thread_governor *g)
+{
+    g->wall = clock_seconds();
+    g->cpu = (double)clock() / CLOCKS_PER_SEC;
+    g->idle = idle_seconds();
+    g->steps = 0;
+}
+
+void governor_init(thread_governor *g, int most, int fixed)
+{
+    memset(g, 0, sizeof *g);
+    g->most = most < 1 ? 1 : most;
+    g->fixed = fixed || g->most == 1;
+    g->hold = HOLD_FIRST;
+    use(g, g->fixed ? g->most : 1);
+    new_window(g);
+}
+
+void governor_start(thread_governor *g)
+{
+    if (!g->fixed)
+        new_window(g);
+}
+
+void governor_step_done(thread_governor *g)
+{
+    double wall, cpu, idle;
+    if (g->fixed)
+        return;
+    g->steps++;
+    wall = clock_seconds() - g->wall;
+    if (wall < WINDOW_SECONDS || g->steps < MIN_STEPS)
+        return;
+    cpu = (double)clock() / CLOCKS_PER_SEC - g->cpu;
+    idle = g->idle >= 0.0 ? idle_seconds() - g->idle : -1.0;
+    if (idle >= 0.0) {
+        use(g, threads_for(g->now, g->most, wall, cpu, idle));
+    } else if (g->now > 1 && cpu < (g->now - LOST) * wall) {
+        /* no idle count here: back to one thread, and try again later */
+        use(g, 1);
+        g->next_try = clock_seconds() + g->hold;
+        g->hold = g->hold * 2 < HOLD_MOST ? g->hold * 2 : HOLD_MOST;
+    } else if (g->now > 1) {
+        g->hold = HOLD_FIRST;
+    } else if (clock_seconds() >= g->next_try) {
+        use(g, g->most);
+    }
+    new_window(g);
+}
+
+void governor_finish(thread_governor *g)
+{
+    use(g, g->most);
+}
