@@ -363,23 +363,60 @@ static void gemm_edge(int by_rows, int kc, const float *a, size_t ld, const floa
             c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * GEMM_NR + j] : t[i * GEMM_NR + j];
 }
 
+/* One GEMM's shape and operands, as gemm_blocked's parts see them. */
+typedef struct {
+    int ta, tb, m, n, k, lda, ldb, ldc;
+    int a_in_place, b_in_place;
+    const float *a, *b;
+    float *c;
+} gemm_job;
+
+/* C's rows ic .. ic+MC (at most) for the packed (or in-place) B block of
+   columns jc .. jc+nc and depths pc .. pc+kc, packing that A block into ap. */
+static void gemm_row_block(const gemm_job *g, float *ap, const float *bpack, int ic, int jc, int nc, int pc, int kc)
+{
+    int mc = min_int(GEMM_MC, g->m - ic), add = pc > 0; /* later K blocks accumulate */
+    int mpanels = (mc + GEMM_MR - 1) / GEMM_MR, npanels = (nc + GEMM_NR - 1) / GEMM_NR, t;
+    pack_a(g->ta, g->a_in_place, g->a, g->lda, ic, mc, pc, kc, ap);
+    for (t = 0; t < npanels * mpanels; t++) {
+        int jr = t / mpanels, ir = t % mpanels;
+        int i = ir * GEMM_MR, j = jr * GEMM_NR;
+        int rows = min_int(GEMM_MR, mc - i), cols = min_int(GEMM_NR, nc - j);
+        int a_direct = g->a_in_place && rows == GEMM_MR, b_direct = g->b_in_place && cols == GEMM_NR;
+        int by_rows = a_direct && !g->ta;
+        const float *pa = !a_direct ? ap + (size_t)i * kc
+                          : g->ta   ? g->a + (size_t)pc * g->lda + ic + i
+                                    : g->a + (size_t)(ic + i) * g->lda + pc;
+        const float *pb = b_direct ? g->b + (size_t)pc * g->ldb + jc + j : bpack + (size_t)j * kc;
+        size_t as = a_direct ? (size_t)g->lda : GEMM_MR, bs = b_direct ? (size_t)g->ldb : GEMM_NR;
+        float *ct = g->c + (size_t)(ic + i) * g->ldc + jc + j;
+        if (rows < GEMM_MR || cols < GEMM_NR)
+            gemm_edge(by_rows, kc, pa, as, pb, bs, ct, g->ldc, rows, cols, add);
+        else if (by_rows)
+            gemm_micro_rows(kc, pa, as, pb, bs, ct, g->ldc, add);
+        else
+            gemm_micro(kc, pa, as, pb, bs, ct, g->ldc, add);
+    }
+}
+
+/* B's panel jr of the block at jc (nc columns), pc (kc depths). */
+static void gemm_pack_panel(const gemm_job *g, float *bpack, int jr, int jc, int nc, int pc, int kc)
+{
+    int j = jr * GEMM_NR;
+    pack_b(g->tb, g->b_in_place, g->b, g->ldb, pc, kc, jc + j, min_int(GEMM_NR, nc - j), bpack + (size_t)j * kc);
+}
+
 /* apack: GEMM_APACK floats for each of `threads` threads; bpack: GEMM_BPACK
-   floats. Threads share the packed B block and each packs and multiplies
-   whole MC-row blocks of A, so every C tile has one owner. */
+   floats. Threads share the packed B block, each packing some of its
+   panels, and each packs and multiplies whole MC-row blocks of A, so every
+   C tile has one owner and its sums one order, whatever the threads. One
+   parallel region holds all the blocks: its threads wait for each other
+   twice a block (B packed; B used), not at a fork and join. */
 static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb, int m, int n, int k,
                          const float *a, int lda, const float *b, int ldb, float *c, int ldc)
 {
-    int jc, pc;
-    /* In place, an operand costs no copy but is read from a strided,
-       unaligned layout (B's rows then often straddle cache lines), from
-       more cache lines than packed. That pays where a packed panel would be
-       used only a few times (few panels of the other operand) or the panels
-       are short enough to stay in L1 anyway (small k). Rows of A always
-       pay, as their transposing copy is the dearest: A^T in place touches
-       a new cache line at every step, MR rows of A one each per 16 steps. */
-    int a_in_place = !ta || k <= 32 || n <= 2 * GEMM_NR;
-    int b_in_place = !tb && (k <= 32 || m <= 4 * GEMM_MR);
-    (void)threads; /* used only by the OpenMP pragma */
+    gemm_job g;
+    int jc, pc, ic, jr, parallel;
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0) {
@@ -388,44 +425,64 @@ static void gemm_blocked(float *apack, int threads, float *bpack, int ta, int tb
             memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof *c);
         return;
     }
-    for (jc = 0; jc < n; jc += GEMM_NC) {
-        int nc = min_int(GEMM_NC, n - jc);
-        int npanels = (nc + GEMM_NR - 1) / GEMM_NR;
-        for (pc = 0; pc < k; pc += GEMM_KC) {
-            int kc = min_int(GEMM_KC, k - pc), ic;
-            int add = pc > 0; /* later K blocks accumulate */
-            pack_b(tb, b_in_place, b, ldb, pc, kc, jc, nc, bpack);
+    g.ta = ta;
+    g.tb = tb;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.a = a;
+    g.b = b;
+    g.c = c;
+    g.lda = lda;
+    g.ldb = ldb;
+    g.ldc = ldc;
+    /* In place, an operand costs no copy but is read from a strided,
+       unaligned layout (B's rows then often straddle cache lines), from
+       more cache lines than packed. That pays where a packed panel would be
+       used only a few times (few panels of the other operand) or the panels
+       are short enough to stay in L1 anyway (small k). Rows of A always
+       pay, as their transposing copy is the dearest: A^T in place touches
+       a new cache line at every step, MR rows of A one each per 16 steps. */
+    g.a_in_place = !ta || k <= 32 || n <= 2 * GEMM_NR;
+    g.b_in_place = !tb && (k <= 32 || m <= 4 * GEMM_MR);
+    parallel = threads > 1 && m > GEMM_MC &&
+               (double)m * min_int(n, GEMM_NC) * min_int(k, GEMM_KC) >= 8.0 * OMP_MIN_WORK;
+    if (!parallel) {
+        for (jc = 0; jc < n; jc += GEMM_NC) {
+            int nc = min_int(GEMM_NC, n - jc), npanels = (nc + GEMM_NR - 1) / GEMM_NR;
+            for (pc = 0; pc < k; pc += GEMM_KC) {
+                int kc = min_int(GEMM_KC, k - pc);
+                for (jr = 0; jr < npanels; jr++)
+                    gemm_pack_panel(&g, bpack, jr, jc, nc, pc, kc);
+                for (ic = 0; ic < m; ic += GEMM_MC)
+                    gemm_row_block(&g, apack, bpack, ic, jc, nc, pc, kc);
+            }
+        }
+        return;
+    }
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads) \
-    if (threads > 1 && m > GEMM_MC && (double)m * nc * kc >= 8.0 * OMP_MIN_WORK)
+#pragma omp parallel num_threads(threads) private(jc, pc, ic, jr)
 #endif
-            for (ic = 0; ic < m; ic += GEMM_MC) {
-                int mc = min_int(GEMM_MC, m - ic);
-                int mpanels = (mc + GEMM_MR - 1) / GEMM_MR, t;
+    {
 #ifdef _OPENMP
-                float *ap = apack + (size_t)omp_get_thread_num() * GEMM_APACK;
+        float *ap = apack + (size_t)omp_get_thread_num() * GEMM_APACK;
 #else
-                float *ap = apack;
+        float *ap = apack;
 #endif
-                pack_a(ta, a_in_place, a, lda, ic, mc, pc, kc, ap);
-                for (t = 0; t < npanels * mpanels; t++) {
-                    int jr = t / mpanels, ir = t % mpanels;
-                    int i = ir * GEMM_MR, j = jr * GEMM_NR;
-                    int rows = min_int(GEMM_MR, mc - i), cols = min_int(GEMM_NR, nc - j);
-                    int a_direct = a_in_place && rows == GEMM_MR, b_direct = b_in_place && cols == GEMM_NR;
-                    int by_rows = a_direct && !ta;
-                    const float *pa = !a_direct ? ap + (size_t)i * kc
-                                      : ta ? a + (size_t)pc * lda + ic + i : a + (size_t)(ic + i) * lda + pc;
-                    const float *pb = b_direct ? b + (size_t)pc * ldb + jc + j : bpack + (size_t)j * kc;
-                    size_t as = a_direct ? (size_t)lda : GEMM_MR, bs = b_direct ? (size_t)ldb : GEMM_NR;
-                    float *ct = c + (size_t)(ic + i) * ldc + jc + j;
-                    if (rows < GEMM_MR || cols < GEMM_NR)
-                        gemm_edge(by_rows, kc, pa, as, pb, bs, ct, ldc, rows, cols, add);
-                    else if (by_rows)
-                        gemm_micro_rows(kc, pa, as, pb, bs, ct, ldc, add);
-                    else
-                        gemm_micro(kc, pa, as, pb, bs, ct, ldc, add);
-                }
+        for (jc = 0; jc < n; jc += GEMM_NC) {
+            int nc = min_int(GEMM_NC, n - jc), npanels = (nc + GEMM_NR - 1) / GEMM_NR;
+            for (pc = 0; pc < k; pc += GEMM_KC) {
+                int kc = min_int(GEMM_KC, k - pc);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (jr = 0; jr < npanels; jr++)
+                    gemm_pack_panel(&g, bpack, jr, jc, nc, pc, kc);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (ic = 0; ic < m; ic += GEMM_MC)
+                    gemm_row_block(&g, ap, bpack, ic, jc, nc, pc, kc);
             }
         }
     }

@@ -32,16 +32,11 @@ static double now(void)
     return (double)clock() / CLOCKS_PER_SEC;
 }
 
-/* Wall seconds for `images` images with the threads as thread_arg says
-   ("auto" or a count). */
-static int run_wall(char which, int images, const float *data, int n_data, const char *thread_arg)
+/* The reference network for configuration a, b or c; NULL after saying why. */
+static vae *create(char which)
 {
     vae_config cfg;
     vae *m;
-    thread_governor gov;
-    float bound = 0.0f;
-    int i, n, steps, warm = 20, automatic = strcmp(thread_arg, "auto") == 0;
-    double t0;
     vae_config_init(&cfg);
     cfg.max_batch = which == 'b' ? 128 : 20;
     if (which == 'c') {
@@ -51,10 +46,24 @@ static int run_wall(char which, int images, const float *data, int n_data, const
     if (vae_create(&m, &cfg, NULL) != VAE_OK) {
         fprintf(stderr, "bench: %s\n", vae_error(m));
         vae_free(m);
-        return 1;
+        return NULL;
     }
+    return m;
+}
+
+/* Wall seconds for `images` images with the threads as thread_arg says
+   ("auto" or a count). */
+static int run_wall(char which, int images, const float *data, int n_data, const char *thread_arg)
+{
+    vae *m;
+    thread_governor gov;
+    float bound = 0.0f;
+    int i, n, steps, warm = 20, automatic = strcmp(thread_arg, "auto") == 0;
+    double t0;
+    if (!(m = create(which)))
+        return 1;
     governor_init(&gov, automatic ? default_threads() : atoi(thread_arg), !automatic);
-    n = cfg.max_batch;
+    n = vae_get_config(m)->max_batch;
     for (i = 0; i < warm; i++) {
         vae_train_step(m, data + (size_t)(i * n % (n_data - n)) * 784, n, NULL, &bound);
         governor_step_done(&gov);
@@ -73,23 +82,13 @@ static int run_wall(char which, int images, const float *data, int n_data, const
 
 static int run(char which, int images, const float *data, int n_data)
 {
-    vae_config cfg;
     vae *m;
     float bound = 0.0f;
     int i, n, steps, seg, warm = 20;
     double t0, t, best, total;
-    vae_config_init(&cfg);
-    cfg.max_batch = which == 'b' ? 128 : 20;
-    if (which == 'c') {
-        cfg.objective = VAE_IWAE;
-        cfg.k = 50;
-    }
-    if (vae_create(&m, &cfg, NULL) != VAE_OK) {
-        fprintf(stderr, "bench: %s\n", vae_error(m));
-        vae_free(m);
+    if (!(m = create(which)))
         return 1;
-    }
-    n = cfg.max_batch;
+    n = vae_get_config(m)->max_batch;
     for (i = 0; i < warm; i++)
         vae_train_step(m, data + (size_t)(i * n % (n_data - n)) * 784, n, NULL, &bound);
     /* Ten segments, each timed on its own; the fastest one, scaled to an

@@ -33,14 +33,18 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
     echo "# PyTorch not installed (apt-get install python3-torch): no comparison"
 fi
+config_name() {
+    case $1 in
+    a) printf '%-23s' "a  ELBO k=1,  batch 20" ;;
+    b) printf '%-23s' "b  ELBO k=1,  batch 128" ;;
+    c) printf '%-23s' "c  IWAE k=50, batch 20" ;;
+    esac
+}
 echo
 echo "config                      vae 1 thread   PyTorch best   speed-up"
 for c in a b c; do
-    case $c in
-    a) name="a  ELBO k=1,  batch 20 " ;;
-    b) name="b  ELBO k=1,  batch 128" ;;
-    c) name="c  IWAE k=50, batch 20 " ;;
-    esac
+    name="$(config_name $c)."
+    name=${name%.}
     v=$(awk -v c=$c '$1 == "vae" && $2 == c { print $3 }' "$out")
     t=$(awk -v c=$c '$1 == "torch_best" && $2 == c { print $3 }' "$out")
     if [ -n "$t" ]; then
@@ -59,11 +63,8 @@ echo
 echo "threads: wall seconds for $thread_images images, median of 5 alternating runs, $cores cores"
 echo "config                      idle: 1 thread  default  ratio   busy: 1 thread  default  ratio"
 for c in a b c; do
-    case $c in
-    a) line="a  ELBO k=1,  batch 20 " ;;
-    b) line="b  ELBO k=1,  batch 128" ;;
-    c) line="c  IWAE k=50, batch 20 " ;;
-    esac
+    line="$(config_name $c)."
+    line=${line%.}
     for load in idle busy; do
         busy=
         if [ $load = busy ]; then
