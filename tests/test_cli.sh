@@ -27,7 +27,7 @@ done
 "$vae" train --help >"$tmp/help"
 for o in data train test holdout limit epochs batch objective k optimizer lr adam-eps \
     hidden latent act likelihood sigma prior components kl beta1 beta2 binarize seed out \
-    threads help; do
+    threads help val patience beta kl-warmup nll nll-limit resume pictures; do
     check "train --help lists --$o" grep -q -- "^  --${o}[ =]" "$tmp/help"
 done
 check "train --help shows the batch default" grep -q -- '--batch N .*(default 20)' "$tmp/help"
