@@ -20,9 +20,10 @@
 /* Running on c threads, the process gets less than c - LOST cores of CPU
    time: others compete for the cores. */
 #define LOST 0.5
-/* Without /proc/stat, the ceiling is tried again after HOLD_FIRST seconds
-   on one thread, then after twice as long each time it fails, up to
-   HOLD_MOST. */
+/* More threads must be 5% faster than one to stay. When they are not,
+   they are tried again after HOLD_FIRST seconds, then after twice as long
+   each time they lose, up to HOLD_MOST. */
+#define WIN 0.95
 #define HOLD_FIRST 2.0
 #define HOLD_MOST 64.0
 
@@ -93,26 +94,37 @@ void governor_start(thread_governor *g)
 
 void governor_step_done(thread_governor *g)
 {
-    double wall, cpu, idle;
+    double wall, cpu, idle, rate, t;
     if (g->fixed)
         return;
     g->steps++;
-    wall = clock_seconds() - g->wall;
+    t = clock_seconds();
+    wall = t - g->wall;
     if (wall < WINDOW_SECONDS || g->steps < MIN_STEPS)
         return;
     cpu = (double)clock() / CLOCKS_PER_SEC - g->cpu;
     idle = g->idle >= 0.0 ? idle_seconds() - g->idle : -1.0;
-    if (idle >= 0.0) {
-        use(g, threads_for(g->now, g->most, wall, cpu, idle));
-    } else if (g->now > 1 && cpu < (g->now - LOST) * wall) {
-        /* no idle count here: back to one thread, and try again later */
-        use(g, 1);
-        g->next_try = clock_seconds() + g->hold;
-        g->hold = g->hold * 2 < HOLD_MOST ? g->hold * 2 : HOLD_MOST;
+    rate = wall / g->steps;
+    if (g->probing) {
+        /* more threads must be faster, not only possible */
+        g->probing = 0;
+        if (rate < WIN * g->ref && threads_for(g->now, g->most, wall, cpu, 0.0) == g->now) {
+            g->hold = HOLD_FIRST;
+        } else {
+            use(g, 1);
+            g->next_try = t + g->hold;
+            g->hold = g->hold * 2 < HOLD_MOST ? g->hold * 2 : HOLD_MOST;
+        }
     } else if (g->now > 1) {
-        g->hold = HOLD_FIRST;
-    } else if (clock_seconds() >= g->next_try) {
-        use(g, g->most);
+        use(g, threads_for(g->now, g->most, wall, cpu, 0.0));
+    } else if (t >= g->next_try) {
+        /* without an idle count, try the ceiling */
+        int more = idle >= 0.0 ? threads_for(1, g->most, wall, cpu, idle) : g->most;
+        if (more > 1) {
+            g->ref = rate;
+            use(g, more);
+            g->probing = 1;
+        }
     }
     new_window(g);
 }
