@@ -3028,9 +3028,11 @@ static vae_status serialise(vae *m, bytes *b)
 #include <fcntl.h>
 #include <unistd.h>
 
+/* File systems that cannot sync (some network and FUSE ones) say EINVAL
+   or ENOTSUP: the save goes on as it would without fsync. */
 static int sync_file(FILE *f)
 {
-    return fsync(fileno(f));
+    return fsync(fileno(f)) == 0 || errno == EINVAL || errno == ENOTSUP ? 0 : -1;
 }
 
 /* Makes the directory entry of path durable. Some file systems cannot
@@ -3088,11 +3090,15 @@ vae_status vae_write_file(const char *path, const void *data, size_t len, char *
     char *tmp;
     FILE *f;
     int failed, saved;
-    if (!path || !*path || (!data && len))
+    if (!path || !*path || (!data && len)) {
+        errno = EINVAL;
         return say(VAE_ERR_ARG, why, why_len, "no file or no data to write");
+    }
     plen = strlen(path);
-    if (!(tmp = VAE_MALLOC(plen + 5)))
+    if (!(tmp = VAE_MALLOC(plen + 5))) {
+        errno = ENOMEM;
         return say(VAE_ERR_NOMEM, why, why_len, "%s: out of memory", path);
+    }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
     errno = 0;
@@ -3104,10 +3110,13 @@ vae_status vae_write_file(const char *path, const void *data, size_t len, char *
         return VAE_ERR_IO;
     }
     failed = (len && fwrite(data, 1, len, f) != len) || fflush(f) != 0 || sync_file(f) != 0;
-    saved = errno;
-    failed = fclose(f) != 0 || failed;
+    saved = failed ? errno : 0;
+    if (fclose(f) != 0 && !failed) {
+        failed = 1;
+        saved = errno;
+    }
     if (failed) {
-        saved = saved ? saved : errno ? errno : EIO;
+        saved = saved ? saved : EIO;
         say(VAE_ERR_IO, why, why_len, "%s: write failed: %s", tmp, strerror(saved));
         remove(tmp);
     } else if (rename(tmp, path) != 0) {

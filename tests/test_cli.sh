@@ -32,7 +32,8 @@ for o in data train test holdout limit epochs batch objective k optimizer lr ada
 done
 check "train --help shows the batch default" grep -q -- '--batch N .*(default 20)' "$tmp/help"
 "$vae" train --batch 5 --help | grep -q -- '--batch N .*(default 20)'
-check "train --batch 5 --help shows the default, not 5" [ $? -eq 0 ]
+rc=$?
+check "train --batch 5 --help shows the default, not 5" [ $rc -eq 0 ]
 check "train --help shows the hidden default" grep -q '(default 200,200)' "$tmp/help"
 "$vae" --help >"$tmp/help"
 check "vae --help fits in 80 columns" [ "$(awk 'length > 80' "$tmp/help" | wc -l)" -eq 0 ]
@@ -302,7 +303,8 @@ check "no partial picture is left behind" [ ! -e "$tmp/x.png" ] && [ ! -e "$tmp/
 # ---- the other likelihood, prior and KL ----
 
 "$vae" train $tiny --epochs 2 --likelihood gaussian --out "$tmp/gauss" >"$tmp/stdout" 2>"$tmp/stderr"
-check "a gaussian run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "a gaussian run exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 check "a gaussian run keeps pixels grey" grep -q 'pixel / 255' "$tmp/stdout"
 check "a gaussian run learns sigma" grep -q 'sigma learned' "$tmp/stdout"
 check "the gaussian bound improves" awk -F, \
@@ -316,7 +318,8 @@ check "eval --binarize static changes a gaussian model's bound" eval '! cmp -s "
 expect 2 '--binary draws Bernoulli pixels' sample --model "$tmp/gauss/model.vae" --binary --out "$tmp/x.png"
 "$vae" train $tiny --epochs 2 --prior mog --components 3 --out "$tmp/mog" >"$tmp/stdout" \
     2>"$tmp/stderr"
-check "a mog run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "a mog run exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 check "a mog run logs the perplexity" [ "$(head -n 1 "$tmp/mog/log.csv")" = \
     "epoch,train_bound,test_bound,seconds,perplexity" ]
 check "the mixture's perplexity is in [1, 3]" awk -F, \
@@ -333,7 +336,8 @@ for kind in gauss mog; do
     check "the $kind run's report was written" [ -s "$tmp/$kind/report.html" ]
 done
 "$vae" train $tiny --epochs 1 --kl analytic --out "$tmp/kl" >"$tmp/stdout" 2>"$tmp/stderr"
-check "an analytic-KL run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "an analytic-KL run exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 check "an analytic-KL run says so" grep -q 'analytic KL' "$tmp/stdout"
 
 echo "$pass passed, $fail failed"

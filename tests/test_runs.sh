@@ -34,7 +34,8 @@ expect 2 '--resume DIR goes alone' train --resume "$tmp/nothing" $small
 
 "$vae" train $small --val 200 --epochs 3 --nll 20 --nll-limit 50 --out "$tmp/val" \
     >"$tmp/stdout" 2>"$tmp/stderr"
-check "a run with --val exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "a run with --val exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 check "--val takes 200 after the holdout" \
     grep -q '^data  800 training images, 200 validation images, 200 test images' "$tmp/stdout"
 check "log.csv gains val_bound" [ "$(head -n 1 "$tmp/val/log.csv")" = \
@@ -57,14 +58,16 @@ check "the final line names the epoch and the NLL" \
     grep -Eq "^final: the best model of epoch $best: test bound -[0-9.]+, test NLL [0-9.]+ \\(K = 20, 50 images\\)$" \
     "$tmp/stdout"
 "$vae" eval --model "$tmp/val/best.vae" --test "$images" --limit 5 >/dev/null 2>"$tmp/stderr"
-check "best.vae is a model eval reads ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "best.vae is a model eval reads ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 
 # Early stopping. With a learning rate this small the validation bound
 # barely moves and its noise decides: a new best becomes rare as the
 # epochs go by, so patience 2 stops the run long before 40 epochs.
 "$vae" train $small --val 200 --lr 1e-7 --patience 2 --epochs 40 --out "$tmp/patience" \
     >"$tmp/stdout" 2>"$tmp/stderr"
-check "a run with --patience exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "a run with --patience exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 check "it says why it stopped" grep -qx 'stopped: the validation bound has not improved for 2 epochs' \
     "$tmp/stdout"
 check "it stopped at the first epoch 2 after its best" awk -F, '
@@ -77,14 +80,16 @@ expect 2 'the validation bound no better for 2' train --resume "$tmp/patience" -
 # ---- beta and its warm-up ----
 
 "$vae" train $small --beta 0.5 --epochs 2 --out "$tmp/beta" >"$tmp/stdout" 2>"$tmp/stderr"
-check "a run with --beta 0.5 exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "a run with --beta 0.5 exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 check "log.csv gains train_objective" [ "$(head -n 1 "$tmp/beta/log.csv")" = \
     "epoch,train_bound,test_bound,seconds,train_objective" ]
 # half the KL term counts: the objective is above the ELBO
 check "the objective is above the true ELBO" awk -F, 'NR > 1 && !($5 > $2) { bad = 1 } END { exit bad }' \
     "$tmp/beta/log.csv"
 "$vae" train $small --kl-warmup 2 --epochs 3 --out "$tmp/warmup" >"$tmp/stdout" 2>"$tmp/stderr"
-check "a run with --kl-warmup 2 exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "a run with --kl-warmup 2 exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 # beta rises through epochs 1 and 2 (objective above the bound), is 1 in 3
 check "the warm-up ends after 2 epochs" awk -F, '
     NR == 2 || NR == 3 { if (!($5 > $2)) bad = 1 }
@@ -148,7 +153,8 @@ same_run() {
 }
 
 "$vae" train $long --epochs 4 --out "$tmp/ref" >/dev/null 2>"$tmp/stderr"
-check "the uninterrupted run exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+rc=$?
+check "the uninterrupted run exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 
 # Ctrl-C inside epoch 2, then SIGTERM inside the resumed run.
 if [ -n "$default_int" ]; then
@@ -157,7 +163,8 @@ if [ -n "$default_int" ]; then
     sleep 0.1
     kill -INT $pid
     wait $pid
-    check "SIGINT exits 130 ($(cat "$tmp/int.err"))" [ $? -eq 130 ]
+    rc=$?
+    check "SIGINT exits 130 ($(cat "$tmp/int.err"))" [ $rc -eq 130 ]
     stopped=$(sed -n 's/^vae: stopped in epoch 2 after \([0-9]*\) of '"$train_n"' images; go on with: vae train --resume .*int$/\1/p' \
         "$tmp/int.err")
     check "SIGINT stops inside epoch 2 and says how to go on ($(cat "$tmp/int.err"))" \
@@ -169,16 +176,19 @@ if [ -n "$default_int" ]; then
     sleep 0.1
     kill -TERM $pid
     wait $pid
-    check "SIGTERM exits 143 ($(cat "$tmp/int.err"))" [ $? -eq 143 ]
+    rc=$?
+    check "SIGTERM exits 143 ($(cat "$tmp/int.err"))" [ $rc -eq 143 ]
     check "the resume said where it went on" grep -q "^resuming $tmp/int in epoch 2 after $stopped of $train_n" \
         "$tmp/int.out"
     check "SIGTERM stopped it in epoch 3" grep -q '^vae: stopped in epoch 3 after' "$tmp/int.err"
     "$vae" train --resume "$tmp/int" >"$tmp/int.out" 2>"$tmp/int.err"
-    check "the resumed run ends ($(cat "$tmp/int.err"))" [ $? -eq 0 ]
+    rc=$?
+    check "the resumed run ends ($(cat "$tmp/int.err"))" [ $rc -eq 0 ]
     expect 2 'the run ended after 3 epochs; give --epochs N' train --resume "$tmp/int"
     # raising --epochs goes on as if the run had been for 4 from the start
     "$vae" train --resume "$tmp/int" --epochs 4 >"$tmp/int.out" 2>"$tmp/int.err"
-    check "--epochs 4 continues it ($(cat "$tmp/int.err"))" [ $? -eq 0 ]
+    rc=$?
+    check "--epochs 4 continues it ($(cat "$tmp/int.err"))" [ $rc -eq 0 ]
     same_run "$tmp/ref" "$tmp/int" "stopped by SIGINT and SIGTERM"
 else
     echo "# SKIP the Ctrl-C test: neither env --default-signal nor perl can undo an ignored SIGINT"
@@ -192,7 +202,8 @@ wait_rows "$tmp/kill" 2
 kill -KILL $pid
 wait $pid 2>/dev/null
 "$vae" train --resume "$tmp/kill" >"$tmp/kill.out" 2>"$tmp/kill.err"
-check "the killed run resumes ($(cat "$tmp/kill.err"))" [ $? -eq 0 ]
+rc=$?
+check "the killed run resumes ($(cat "$tmp/kill.err"))" [ $rc -eq 0 ]
 check "from the start of an epoch" grep -q "^resuming $tmp/kill in epoch [34] after 0 of $train_n" "$tmp/kill.out"
 check "with its pictures" [ -s "$tmp/kill/report.html" ]
 same_run "$tmp/ref" "$tmp/kill" "killed by SIGKILL"

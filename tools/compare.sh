@@ -71,7 +71,6 @@ run() {
     fi
 }
 
-logs=
 names=
 for t in $threads; do
     case $t in
@@ -86,7 +85,6 @@ for t in $threads; do
         run "$dir" --data "$data" --objective "$objective" --k "$k" --epochs "$epochs" --binarize static \
             --nll "$nll" ${nll_limit:+--nll-limit "$nll_limit"} --pictures off $thread_opt ||
             die "the run in $dir failed; run this again to go on with it"
-        logs="$logs $dir/log.csv"
         names="$names,$(echo "$objective" | tr a-z A-Z) k=$k t=$t"
     done
 done
@@ -113,13 +111,19 @@ table=$out/compare.md
                 }' "$dir/log.csv"
         done
     done
+    epochs_run=$(tail -n 1 "$dir/log.csv" | cut -d, -f1)
     k_used=$(sed -n 's/^nll_k //p' "$dir/summary.txt")
     images=$(sed -n 's/^nll_images //p' "$dir/summary.txt")
     echo
-    echo "Epochs: $epochs. Test NLL: K = $k_used importance samples on the first $images test images."
+    echo "Epochs: $epochs_run. Test NLL: K = $k_used importance samples on the first $images test images."
     echo "Machine: $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') cores."
 } >"$table"
-# shellcheck disable=SC2086
-"$vae" plot $logs --names "${names#,}" --out "$out/curves.svg" || exit 1
+set --
+for t in $threads; do
+    for m in $models; do
+        set -- "$@" "$out/${m%%:*}-k${m#*:}-t$t/log.csv"
+    done
+done
+"$vae" plot "$@" --names "${names#,}" --out "$out/curves.svg" || exit 1
 cat "$table"
 echo "compare: wrote $table and $out/curves.svg"

@@ -33,7 +33,7 @@ for name in $(echo "$sums" | cut -d ' ' -f 1); do
     [ -f "$dir/$name.gz" ] && there=$((there + 1))
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/mnist.XXXXXX") || exit 1
-trap 'rm -rf "$work"' 0
+trap 'rm -rf "$work"; rm -f "$dir"/*.gz.tmp' 0
 trap 'exit 1' INT TERM
 if [ "$there" -eq 4 ]; then
     ok=1

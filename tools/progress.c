@@ -20,15 +20,18 @@ double clock_seconds(void)
 void format_duration(double seconds, char *buf, size_t size)
 {
     long s;
+    int n;
     if (!isfinite(seconds) || seconds < 0 || seconds > 1e9) {
         snprintf(buf, size, "-:--");
         return;
     }
     s = (long)(seconds + 0.5);
     if (s >= 3600)
-        snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+        n = snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
     else
-        snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
+        n = snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
+    if (n < 0 || (size_t)n >= size) /* too small a buffer: say nothing rather than a cut number */
+        snprintf(buf, size, "-:--");
 }
 
 void progress_init(progress *p)

@@ -554,22 +554,22 @@ static int find_decoder(const vae *m, decoder_shape *d)
 static int out_tensor(html_buf *b, vae *m, const char *name, size_t count)
 {
     float *values = malloc(count * sizeof *values);
-    unsigned char *bytes = (unsigned char *)values;
+    unsigned char *raw = (unsigned char *)values;
     size_t i;
     if (!values || vae_get_tensor(m, name, values, count) != VAE_OK) {
         free(values);
         return -1;
     }
-    for (i = 0; i < count; i++) { /* in place: value i becomes bytes 4i..4i+3 */
+    for (i = 0; i < count; i++) { /* in place: value i becomes raw[4i..4i+3] */
         uint32_t u;
         memcpy(&u, &values[i], 4);
-        bytes[4 * i] = (unsigned char)(u & 0xff);
-        bytes[4 * i + 1] = (unsigned char)(u >> 8 & 0xff);
-        bytes[4 * i + 2] = (unsigned char)(u >> 16 & 0xff);
-        bytes[4 * i + 3] = (unsigned char)(u >> 24);
+        raw[4 * i] = (unsigned char)(u & 0xff);
+        raw[4 * i + 1] = (unsigned char)(u >> 8 & 0xff);
+        raw[4 * i + 2] = (unsigned char)(u >> 16 & 0xff);
+        raw[4 * i + 3] = (unsigned char)(u >> 24);
     }
     out_bytes(b, "\"", 1);
-    out_base64(b, bytes, count * 4);
+    out_base64(b, raw, count * 4);
     out_bytes(b, "\"", 1);
     free(values);
     return 0;

@@ -60,6 +60,16 @@ int threads_for(int now, int most, double wall, double cpu, double idle)
     return now < most ? now : most;
 }
 
+/* CPU time of the process, all its threads (clock() wraps after 36
+   minutes where clock_t has 32 bits). */
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0)
+        return 0.0;
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void use(thread_governor *g, int threads)
 {
     g->now = threads;
@@ -71,7 +81,7 @@ static void use(thread_governor *g, int threads)
 static void new_window(thread_governor *g)
 {
     g->wall = clock_seconds();
-    g->cpu = (double)clock() / CLOCKS_PER_SEC;
+    g->cpu = cpu_seconds();
     g->idle = idle_seconds();
     g->steps = 0;
 }
@@ -102,7 +112,7 @@ void governor_step_done(thread_governor *g)
     wall = t - g->wall;
     if (wall < WINDOW_SECONDS || g->steps < MIN_STEPS)
         return;
-    cpu = (double)clock() / CLOCKS_PER_SEC - g->cpu;
+    cpu = cpu_seconds() - g->cpu;
     idle = g->idle >= 0.0 ? idle_seconds() - g->idle : -1.0;
     rate = wall / g->steps;
     if (g->probing) {

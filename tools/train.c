@@ -161,11 +161,6 @@ static int train_check(train_args *a)
 {
     vae_config probe = a->cfg;
     char why[200];
-    if (a->resume) {
-        cli_error("--resume DIR goes alone (with --epochs, --threads or --pictures at most): the run's options "
-                  "are in DIR/model.vae");
-        return OPT_BAD;
-    }
     if (!a->data && !a->train) {
         cli_error("train needs --data DIR or --train FILE (see 'vae train --help')");
         return OPT_BAD;
@@ -932,17 +927,25 @@ static int finish_run(run *r)
     governor_finish(&r->gov);
     if (r->a.val && load_model(r->paths.best, &final) != 0)
         return EXIT_RUNTIME;
-    governor_init(&r->gov, r->gov.most, r->gov.fixed);
     if (r->a.val)
         epoch = r->best_epoch;
     c = vae_get_config(final);
     if (r->a.nll_limit && r->a.nll_limit < n_nll)
         n_nll = r->a.nll_limit;
-    if (vae_bound(final, r->d.test_x, r->d.test.n, c->objective, c->k, &bound) != VAE_OK ||
-        (r->a.nll && (!(each = malloc((size_t)n_nll * sizeof *each)) ||
-                      log_likelihoods(final, r->d.test_x, n_nll, r->a.nll, each, &r->gov) != VAE_OK))) {
-        cli_error("evaluating the final model failed: %s", each || !r->a.nll ? vae_error(final) : "out of memory");
+    if (vae_bound(final, r->d.test_x, r->d.test.n, c->objective, c->k, &bound) != VAE_OK) {
+        cli_error("evaluating the final model failed: %s", vae_error(final));
         goto done;
+    }
+    if (r->a.nll) {
+        if (!(each = malloc((size_t)n_nll * sizeof *each))) {
+            cli_error("out of memory");
+            goto done;
+        }
+        governor_init(&r->gov, r->gov.most, r->gov.fixed);
+        if (log_likelihoods(final, r->d.test_x, n_nll, r->a.nll, each, &r->gov) != VAE_OK) {
+            cli_error("the test NLL failed: %s", vae_error(final));
+            goto done;
+        }
     }
     for (i = 0; i < n_nll && r->a.nll; i++)
         ll += each[i];
@@ -983,6 +986,7 @@ static int run_epochs(run *r)
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
+    sa.sa_flags = SA_RESTART; /* a write to a pipe goes on through the signal */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
@@ -1000,16 +1004,25 @@ static int run_epochs(run *r)
         } else if (stop_signal) {
             /* the position inside the epoch goes into model.vae */
             progress_clear(&r->bar);
-            if (save_run(r) == 0)
+            if (save_run(r) == 0) {
                 fprintf(stderr, "vae: stopped in epoch %d after %d of %d images; go on with: vae train --resume %s\n",
                         r->epoch, r->position, r->d.train.n, r->a.out);
-            status = stop_signal == SIGTERM ? 143 : 130;
+                status = stop_signal == SIGTERM ? 143 : 130;
+            } else {
+                status = EXIT_RUNTIME;
+            }
         } else {
             status = end_epoch(r, seconds);
         }
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    if (status == 0 && stop_signal) {
+        /* asked to stop during the last epoch's end: the state is saved,
+           and a resume does the final evaluation */
+        fprintf(stderr, "vae: stopped before the final evaluation; go on with: vae train --resume %s\n", r->a.out);
+        return stop_signal == SIGTERM ? 143 : 130;
+    }
     if (status == 0 && r->a.patience && r->since_best >= r->a.patience)
         printf("stopped: the validation bound has not improved for %d epochs\n", r->a.patience);
     return status ? status : finish_run(r);
@@ -1070,64 +1083,79 @@ static void describe(const run *r)
    the state this program writes. */
 static int parse_state(run *r, char *s)
 {
-    char *line, *next;
-    int rows = 0, have_order = 0, version = 0;
-    for (line = s; *line; line = next) {
+    /* each key but row once, all of them there */
+    enum { VERSION = 1, CRC = 2, AT = 4, SUMS = 8, SHUFFLE = 16, BINARIZE = 32, BEST = 64, ORDER = 128, ALL = 255 };
+    char *line, *next, *seen = calloc((size_t)r->d.train.n, 1);
+    int rows = 0, got = 0, key, batch = vae_get_config(r->m)->max_batch, ok = seen != NULL;
+    for (line = s; ok && *line; line = next) {
         char *v;
-        next = strchr(line, '\n');
-        if (!next)
-            return -1;
+        if (!(next = strchr(line, '\n')) || !(v = strchr(line, ' ')) || v > next)
+            break;
         *next++ = '\0';
-        v = strchr(line, ' ');
-        if (!v)
-            return -1;
         *v++ = '\0';
+        key = 0;
         if (strcmp(line, "vae-train") == 0) {
-            version = atoi(v);
+            key = VERSION;
+            ok = atoi(v) == 1;
         } else if (strcmp(line, "data_crc") == 0) {
+            key = CRC;
             r->crc = (uint32_t)strtoul(v, NULL, 16);
         } else if (strcmp(line, "at") == 0) {
-            if (sscanf(v, "%d %d %d", &r->epoch, &r->position, &r->done) != 3)
-                return -1;
+            key = AT;
+            ok = sscanf(v, "%d %d %d", &r->epoch, &r->position, &r->done) == 3;
         } else if (strcmp(line, "sums") == 0) {
-            if (sscanf(v, "%lf %lf", &r->bound_sum, &r->objective_sum) != 2)
-                return -1;
+            key = SUMS;
+            ok = sscanf(v, "%lf %lf", &r->bound_sum, &r->objective_sum) == 2;
         } else if (strcmp(line, "rng") == 0) {
             char which[16];
             vae_rng g;
-            if (sscanf(v, "%15s %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, which, &g.s[0], &g.s[1], &g.s[2],
-                       &g.s[3]) != 5)
-                return -1;
-            if (strcmp(which, "shuffle") == 0)
+            ok = sscanf(v, "%15s %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, which, &g.s[0], &g.s[1], &g.s[2],
+                        &g.s[3]) == 5 &&
+                 (g.s[0] | g.s[1] | g.s[2] | g.s[3]) != 0; /* xoshiro's one fixed point */
+            key = strcmp(which, "shuffle") == 0 ? SHUFFLE : strcmp(which, "binarize") == 0 ? BINARIZE : 0;
+            if (key == SHUFFLE)
                 r->shuffle_rng = g;
-            else if (strcmp(which, "binarize") == 0)
+            else if (key == BINARIZE)
                 r->binarize_rng = g;
+            else
+                ok = 0;
         } else if (strcmp(line, "best") == 0) {
-            if (sscanf(v, "%d %lf %d", &r->best_epoch, &r->best_val, &r->since_best) != 3)
-                return -1;
+            key = BEST;
+            ok = sscanf(v, "%d %lf %d", &r->best_epoch, &r->best_val, &r->since_best) == 3;
         } else if (strcmp(line, "row") == 0) {
             log_row w;
-            if (rows >= r->a.epochs || sscanf(v, "%lf %lf %lf %lf %lf", &w.train_bound, &w.test_bound,
-                                              &w.val_bound, &w.objective, &w.perplexity) != 5)
-                return -1;
+            ok = rows < r->a.epochs && sscanf(v, "%lf %lf %lf %lf %lf", &w.train_bound, &w.test_bound, &w.val_bound,
+                                             &w.objective, &w.perplexity) == 5;
             w.seconds = 0.0; /* read from log.csv, which has them */
-            r->rows[rows++] = w;
+            if (ok)
+                r->rows[rows++] = w;
         } else if (strcmp(line, "order") == 0) {
+            /* a permutation of the training images */
             char *p = v, *end;
             long count = strtol(p, &end, 10), i;
-            if (count != r->d.train.n)
-                return -1;
-            for (i = 0, p = end; i < count; i++, p = end) {
+            key = ORDER;
+            ok = count == r->d.train.n;
+            for (i = 0, p = end; ok && i < count; i++, p = end) {
                 long k = strtol(p, &end, 10);
-                if (end == p || k < 0 || k >= count)
-                    return -1;
-                r->idx[i] = (int)k;
+                ok = end != p && k >= 0 && k < count && !seen[k];
+                if (ok) {
+                    seen[k] = 1;
+                    r->idx[i] = (int)k;
+                }
             }
-            have_order = 1;
+            ok = ok && *end == '\0';
         }
+        if (key & got)
+            ok = 0;
+        got |= key;
     }
-    return version == 1 && have_order && rows == r->epoch - 1 && r->epoch >= 1 && r->position >= 0 &&
-                   r->position < r->d.train.n
+    free(seen);
+    /* the epoch in progress is one of the run's (or, the run done, the
+       one after them), at a step's start */
+    return ok && !*line && got == ALL && rows == r->epoch - 1 && r->epoch >= 1 &&
+                   (r->done == 1 || (r->done == 0 && r->epoch <= r->a.epochs)) && r->position >= 0 &&
+                   r->position < r->d.train.n && r->position % batch == 0 && r->best_epoch >= 0 &&
+                   r->best_epoch < r->epoch && r->since_best >= 0
                ? 0
                : -1;
 }
@@ -1285,6 +1313,15 @@ static int resume_run(run *r, const train_args *now)
         }
         r->a.epochs = now->epochs;
     }
+    /* buffers for the run's batch (the data capped it, as when it was
+       made), whatever vae_load's own limits made of them */
+    vae_free(r->m);
+    r->m = NULL;
+    sizes.max_batch = r->a.cfg.max_batch < r->d.train.n ? r->a.cfg.max_batch : r->d.train.n;
+    if (vae_load_ex(&r->m, path, &sizes) != VAE_OK) {
+        cli_error("%s", vae_error(r->m));
+        goto done;
+    }
     if (start_run(r) != 0)
         goto done;
     {
@@ -1325,16 +1362,6 @@ static int resume_run(run *r, const train_args *now)
     if (!join_path(r->paths.log, sizeof r->paths.log, dir, "log.csv"))
         goto done;
     recover_seconds(r);
-    /* the buffers for the run's batch, whatever vae_load's limits made of them */
-    if (vae_get_config(r->m)->max_batch != r->a.cfg.max_batch && r->a.cfg.max_batch <= r->d.train.n) {
-        vae_free(r->m);
-        r->m = NULL;
-        sizes.max_batch = r->a.cfg.max_batch;
-        if (vae_load_ex(&r->m, path, &sizes) != VAE_OK) {
-            cli_error("%s", vae_error(r->m));
-            goto done;
-        }
-    }
     if (finish_only)
         printf("resuming %s: its %d epochs are done, its final evaluation is not\n", dir, r->epoch - 1);
     else
