@@ -33,13 +33,7 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
     echo "# PyTorch not installed (apt-get install python3-torch): no comparison"
 fi
-config_name() {
-    case $1 in
-    a) printf '%-23s' "a  ELBO k=1,  batch 20" ;;
-    b) printf '%-23s' "b  ELBO k=1,  batch 128" ;;
-    c) printf '%-23s' "c  IWAE k=50, batch 20" ;;
-    esac
-}
+. bench/configs.sh
 echo
 echo "config                      vae 1 thread   PyTorch best   speed-up"
 for c in a b c; do

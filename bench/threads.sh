@@ -8,13 +8,7 @@ bin=${1:-build/rel/bench_train}
 out=$(mktemp)
 trap 'rm -f "$out"; [ -n "$busy" ] && kill "$busy" 2>/dev/null' 0
 busy=
-config_name() {
-    case $1 in
-    a) printf '%-23s' "a  ELBO k=1,  batch 20" ;;
-    b) printf '%-23s' "b  ELBO k=1,  batch 128" ;;
-    c) printf '%-23s' "c  IWAE k=50, batch 20" ;;
-    esac
-}
+. bench/configs.sh
 # median of the numbers on stdin
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 thread_images=${THREAD_IMAGES:-12000}
