@@ -84,23 +84,46 @@ static inline uint32_t vae_rng_below(vae_rng *r, uint32_t n)
     return (uint32_t)(m >> 32);
 }
 
-/* Fills out[0..n) with independent N(0, 1) draws. Each pair of outputs comes
-   from one accepted polar pair; an odd tail uses half a pair and drops the
-   other half, so a call's output depends only on the state and n. */
-static inline void vae_rng_normal(vae_rng *r, float *out, size_t n)
+/* Marsaglia's polar method draws points (u, v) uniformly from the unit
+   disc, s = u^2 + v^2 in (0, 1), and turns each into two normals, u f and
+   v f with f = sqrt(-2 ln s / s). The points must be drawn in order; the
+   turning, where the time goes (a log, a division, a root), need not be:
+   vae_rng_polar draws the next count points into uvs, three doubles each
+   (u, v, s), and vae_rng_polar_normals turns one into out[0], and into
+   out[1] too unless only one is asked for. A caller may spread the turning
+   over threads and get the values vae_rng_normal gives. */
+static inline void vae_rng_polar(vae_rng *r, double *uvs, size_t count)
 {
     size_t i = 0;
-    while (i < n) {
-        double u, v, s, f;
-        do {
-            u = 2.0 * vae_rng_uniform(r) - 1.0;
-            v = 2.0 * vae_rng_uniform(r) - 1.0;
-            s = u * u + v * v;
-        } while (s >= 1.0 || s == 0.0);
-        f = sqrt(-2.0 * log(s) / s);
-        out[i++] = (float)(u * f);
-        if (i < n)
-            out[i++] = (float)(v * f);
+    /* A rejected point (one in five) is written and then written over:
+       cheaper than the mispredicted branch of a retry loop. */
+    while (i < count) {
+        double u = 2.0 * vae_rng_uniform(r) - 1.0, v = 2.0 * vae_rng_uniform(r) - 1.0, s = u * u + v * v;
+        uvs[3 * i] = u;
+        uvs[3 * i + 1] = v;
+        uvs[3 * i + 2] = s;
+        i += s < 1.0 && s != 0.0;
+    }
+}
+
+static inline void vae_rng_polar_normals(const double *uvs, float *out, int two)
+{
+    double f = sqrt(-2.0 * log(uvs[2]) / uvs[2]);
+    out[0] = (float)(uvs[0] * f);
+    if (two)
+        out[1] = (float)(uvs[1] * f);
+}
+
+/* Fills out[0..n) with independent N(0, 1) draws, two from each point; an
+   odd n uses half of the last point and drops the other half, so a call's
+   output depends only on the state and n. */
+static inline void vae_rng_normal(vae_rng *r, float *out, size_t n)
+{
+    double uvs[3];
+    size_t i;
+    for (i = 0; i < n; i += 2) {
+        vae_rng_polar(r, uvs, 1);
+        vae_rng_polar_normals(uvs, out + i, i + 1 < n);
     }
 }
 

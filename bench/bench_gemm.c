@@ -22,8 +22,8 @@ int main(void)
     };
     size_t big = (size_t)1 << 20, s;
     float *a = malloc(big * sizeof *a), *b = malloc(big * sizeof *b), *c = malloc(big * sizeof *c);
-    float *apack = malloc(GEMM_APACK * sizeof *apack), *bpack = malloc(GEMM_BPACK * sizeof *bpack);
-    if (!a || !b || !c || !apack || !bpack)
+    float *pack = malloc(GEMM_PACK * sizeof *pack);
+    if (!a || !b || !c || !pack)
         return 1;
     for (s = 0; s < big; s++) {
         a[s] = (float)(s % 100) * 1e-3f;
@@ -56,7 +56,7 @@ int main(void)
         for (trial = 0; trial < 5; trial++) {
             double t = cpu_seconds();
             for (r = 0; r < reps; r++)
-                gemm_blocked(apack, 1, bpack, ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n);
+                gemm_blocked(pack, 1, ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n);
             t = cpu_seconds() - t;
             best = t < best ? t : best;
         }
@@ -66,7 +66,6 @@ int main(void)
     free(a);
     free(b);
     free(c);
-    free(apack);
-    free(bpack);
+    free(pack);
     return 0;
 }

@@ -20,7 +20,7 @@ int main(void)
     float *a = malloc(sizeof(float) * MAXN * MAXN), *b = malloc(sizeof(float) * MAXN * MAXN);
     float *c = malloc(sizeof(float) * MAXN * MAXN), *ref = malloc(sizeof(float) * MAXN * MAXN);
     int threads = OMP_MAX_THREADS() > 1 ? OMP_MAX_THREADS() : 2, thread_diffs = 0;
-    float *apack = malloc(sizeof(float) * GEMM_APACK * threads), *bpack = malloc(sizeof(float) * GEMM_BPACK);
+    float *pack = malloc(sizeof(float) * GEMM_PACK * threads);
     float *c1 = malloc(sizeof(float) * MAXN * MAXN);
     vae_rng r;
     int ta, tb, im, in, ik, worst_case = 0;
@@ -41,8 +41,8 @@ int main(void)
                                 c[(size_t)i * ldc + j] = ref[(size_t)i * ldc + j] = NAN;
                         gemm_naive(ta, tb, m, n, k, a, lda, b, ldb, ref, ldc);
                         memcpy(c1, c, sizeof(float) * (size_t)m * ldc);
-                        gemm_blocked(apack, 1, bpack, ta, tb, m, n, k, a, lda, b, ldb, c1, ldc);
-                        gemm_blocked(apack, threads, bpack, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+                        gemm_blocked(pack, 1, ta, tb, m, n, k, a, lda, b, ldb, c1, ldc);
+                        gemm_blocked(pack, threads, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
                         /* Bit-identical whatever the thread count (NaN
                            compares unequal, so compare the bytes). */
                         thread_diffs += memcmp(c1, c, sizeof(float) * (size_t)m * ldc) != 0;
@@ -68,7 +68,6 @@ int main(void)
     free(c);
     free(ref);
     free(c1);
-    free(apack);
-    free(bpack);
+    free(pack);
     return check_summary();
 }
