@@ -51,8 +51,17 @@ ifneq ($(NO_OMP),1)
   endif
 endif
 
-CFLAGS  := $(WARN) $(OPT) $(OMP) $(EXTRA_CFLAGS)
-LDLIBS  := -lm
+# The OpenCL backend (opencl/) opens the ICD loader at run time: no OpenCL
+# headers or libraries are needed to build it, only dlopen (-ldl before
+# glibc 2.34). NO_OPENCL=1 leaves it out, for platforms without dlopen.
+OPENCL_SRC := opencl/vae_opencl.c $(wildcard opencl/*.h)
+ifeq ($(NO_OPENCL),)
+DL         := $(if $(filter Windows_NT,$(OS)),,-ldl)
+else
+OPENCL_DEF := -DVAE_NO_OPENCL
+endif
+CFLAGS  := $(WARN) $(OPT) $(OMP) $(OPENCL_DEF) $(EXTRA_CFLAGS)
+LDLIBS  := -lm $(DL)
 
 LIB_SRC   := vae.c mnist.c
 LIB_HDR   := vae.h vae_backend.h rng.h mnist.h
@@ -69,12 +78,12 @@ features:
 vae: $(B)/vae
 	cp $< $@
 
-$(B)/vae: $(TOOL_SRC) $(LIB_SRC) $(LIB_HDR) $(wildcard tools/*.h) | $(B)
-	$(CC) $(CFLAGS) -I. -o $@ $(TOOL_SRC) $(LIB_SRC) $(LDLIBS)
+$(B)/vae: $(TOOL_SRC) $(LIB_SRC) $(LIB_HDR) $(OPENCL_SRC) $(wildcard tools/*.h) | $(B)
+	$(CC) $(CFLAGS) -I. -o $@ $(TOOL_SRC) $(LIB_SRC) opencl/vae_opencl.c $(LDLIBS)
 
 # Each test is one translation unit that includes the library sources it
 # needs, so that it can reach their internals (tools/ sources included).
-$(B)/test_%: tests/test_%.c $(wildcard tests/*.h) $(LIB_SRC) $(LIB_HDR) $(TOOL_SRC) $(wildcard tools/*.h) | $(B)
+$(B)/test_%: tests/test_%.c $(wildcard tests/*.h) $(LIB_SRC) $(LIB_HDR) $(OPENCL_SRC) $(TOOL_SRC) $(wildcard tools/*.h) | $(B)
 	$(CC) $(CFLAGS) -I. -o $@ $< $(LDLIBS)
 
 $(B):

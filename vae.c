@@ -2051,8 +2051,9 @@ static vae_status build(vae *m, const vae_options *opt)
     s = m->be->create(&m->dev, total, opt ? opt->backend_params : NULL, why, sizeof why);
     if (s != VAE_OK || !m->dev) {
         m->dev = NULL;
-        return fail(m, s != VAE_OK ? s : VAE_ERR_BACKEND, "%s backend: no memory for a model of %.0f floats: %s",
-                    m->be->name, (double)total, why);
+        return s == VAE_ERR_NOMEM ? fail(m, s, "%s backend: no memory for a model of %.0f floats: %s", m->be->name,
+                                         (double)total, why)
+                                  : fail(m, s != VAE_OK ? s : VAE_ERR_BACKEND, "%s backend: %s", m->be->name, why);
     }
     TRY(m->be->zero(m->dev, 0, 4 * m->n_params));
     if (m->cfg.likelihood == VAE_GAUSSIAN && m->cfg.sigma != 0.0f) {

@@ -701,7 +701,7 @@ static void conf_adam(conf *c)
             double wp[N], wm1[N], wm2[N], lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-4;
             size_t mark = c->next;
             vae_ref rp, rg, rm1, rm2;
-            char what[32];
+            char what[48];
             int i;
             conf_fill(c, p, N, -1, 1);
             conf_fill(c, g, N, -1, 1);

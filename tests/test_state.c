@@ -6,6 +6,7 @@
    reads back as it was. */
 #include "../vae.c"
 #include "../mnist.c"
+#include "../opencl/vae_opencl.c"
 #include "../tools/common.c"
 #include "../tools/opts.c"
 #include "../tools/png.c"

@@ -126,9 +126,46 @@ const char *field_text(const vae_config *c, const char *key, char *buf, size_t s
     return buf;
 }
 
-int load_model(const char *path, vae **m)
+int parse_device(const char *text, tool_device *d)
 {
-    if (vae_load(m, path) == VAE_OK)
+    memset(d, 0, sizeof *d);
+    d->cl.platform = d->cl.device = -1;
+    if (!text || strcmp(text, "cpu") == 0)
+        return 0;
+    if (strncmp(text, "opencl", 6) == 0) {
+        const char *p = text + 6;
+        if (*p == ':') {
+            char *end;
+            long pl, dv;
+            errno = 0;
+            pl = strtol(p + 1, &end, 10);
+            if (end == p + 1 || *end != '.' || pl < 0 || pl > 1000 || errno)
+                goto bad;
+            p = end + 1;
+            dv = strtol(p, &end, 10);
+            if (end == p || *end || dv < 0 || dv > 1000 || errno)
+                goto bad;
+            d->cl.platform = (int)pl;
+            d->cl.device = (int)dv;
+        } else if (*p) {
+            goto bad;
+        }
+        d->opt.backend = vae_backend_opencl();
+        d->opt.backend_params = &d->cl;
+        return 0;
+    }
+bad:
+    cli_error("--device %s: not cpu, opencl or opencl:P.D (P and D as vae devices lists them)", text);
+    return EXIT_USAGE;
+}
+
+int load_model(const char *path, const char *device, vae **m)
+{
+    tool_device d;
+    *m = NULL;
+    if (parse_device(device, &d) != 0)
+        return EXIT_USAGE;
+    if (vae_load_ex(m, path, &d.opt) == VAE_OK)
         return 0;
     cli_error("%s", vae_error(*m));
     vae_free(*m);

@@ -13,6 +13,7 @@
 #include "mnist.h"
 #include "threads.h"
 #include "vae.h"
+#include "opencl/vae_opencl.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -56,9 +57,24 @@ const char *const *field_choices(const char *key);
 /* The value of configuration field key, as text, in buf. */
 const char *field_text(const vae_config *c, const char *key, char *buf, size_t size);
 
-/* Loads the checkpoint at path into *m; on failure prints the reason and
-   returns EXIT_RUNTIME (with *m freed and NULL), else 0. */
-int load_model(const char *path, vae **m);
+/* --device cpu|opencl[:P.D], the backend a command runs the model on. */
+typedef struct {
+    vae_options opt;
+    vae_opencl_params cl;
+} tool_device;
+
+/* Reads text (NULL: cpu) into *d; on a malformed value prints why and
+   returns EXIT_USAGE, else 0. */
+int parse_device(const char *text, tool_device *d);
+
+#define DEVICE_OPT(where)                                                                                          \
+    {.name = "device", .kind = OPT_STR, .dst = (where), .meta = "cpu|opencl[:P.D]",                                \
+     .help = "where the model runs: opencl is the first GPU, else the first device (vae devices)", .def = "cpu"}
+
+/* Loads the checkpoint at path into *m on device (NULL: the CPU); on
+   failure prints the reason and returns EXIT_USAGE for a malformed
+   --device, else EXIT_RUNTIME (with *m freed and NULL), or 0. */
+int load_model(const char *path, const char *device, vae **m);
 
 /* Reads the IDX images at path, as the model sees them (binarised
    statically for a Bernoulli likelihood, pixel / 255 for a Gaussian one),

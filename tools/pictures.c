@@ -501,7 +501,7 @@ done:
 
 /* What every picture command parses besides its own options. */
 typedef struct {
-    const char *model, *test, *out;
+    const char *model, *test, *out, *device;
 } common_args;
 
 /* Parses argv against table; prints usage (then the notes) for --help.
@@ -533,7 +533,8 @@ static int save_picture(const picture *p, const char *path, const char *what)
 
 #define MODEL_OPT(a)                                                           \
     {.name = "model", .kind = OPT_STR, .dst = &(a).model, .meta = "FILE", .help = "model written by vae train", \
-     .required = 1}
+     .required = 1},                                                           \
+        DEVICE_OPT(&(a).device)
 #define TEST_OPT(a)                                                            \
     {.name = "test", .kind = OPT_STR, .dst = &(a).test, .meta = "FILE",      \
      .help = "IDX images of the model's size, plain or .gz", .required = 1}
@@ -543,7 +544,7 @@ static int save_picture(const picture *p, const char *path, const char *what)
 
 int cmd_sample(int argc, char **argv)
 {
-    common_args a = {NULL, NULL, NULL};
+    common_args a = {NULL, NULL, NULL, NULL};
     int n = 64, binary = 0, status;
     uint64_t seed = 1;
     vae *m = NULL;
@@ -569,7 +570,7 @@ int cmd_sample(int argc, char **argv)
         "options:\n";
     if (parse_command(table, argc, argv, "vae sample", usage, NULL, NULL, &status) != OPT_OK)
         return status;
-    if ((status = load_model(a.model, &m)) != 0)
+    if ((status = load_model(a.model, a.device, &m)) != 0)
         return status;
     if (binary && vae_get_config(m)->likelihood != VAE_BERNOULLI) {
         cli_error("--binary draws Bernoulli pixels, but '%s' has a gaussian likelihood", a.model);
@@ -585,7 +586,7 @@ int cmd_sample(int argc, char **argv)
 
 int cmd_reconstruct(int argc, char **argv)
 {
-    common_args a = {NULL, NULL, NULL};
+    common_args a = {NULL, NULL, NULL, NULL};
     int n = 16, n_test, status;
     float *x = NULL;
     vae *m = NULL;
@@ -609,7 +610,7 @@ int cmd_reconstruct(int argc, char **argv)
         "options:\n";
     if (parse_command(table, argc, argv, "vae reconstruct", usage, NULL, NULL, &status) != OPT_OK)
         return status;
-    if ((status = load_model(a.model, &m)) != 0 || (status = load_images(m, a.test, NULL, n, &x, &n_test, NULL)) != 0)
+    if ((status = load_model(a.model, a.device, &m)) != 0 || (status = load_images(m, a.test, NULL, n, &x, &n_test, NULL)) != 0)
         goto done;
     if (n > n_test) {
         cli_error("--n %d: '%s' has only %d images", n, a.test, n_test);
@@ -645,7 +646,7 @@ static int parse_pair(const char *s, int limit, int *i, int *j)
 
 int cmd_interpolate(int argc, char **argv)
 {
-    common_args a = {NULL, NULL, NULL};
+    common_args a = {NULL, NULL, NULL, NULL};
     opt_many pairs = {0, {NULL}};
     int steps = 10, n_test, status, Z, D, r, s, j;
     float *x = NULL, *mu = NULL, *z = NULL, *means = NULL;
@@ -672,7 +673,7 @@ int cmd_interpolate(int argc, char **argv)
         "options:\n";
     if (parse_command(table, argc, argv, "vae interpolate", usage, NULL, NULL, &status) != OPT_OK)
         return status;
-    if ((status = load_model(a.model, &m)) != 0 || (status = load_images(m, a.test, NULL, 0, &x, &n_test, NULL)) != 0)
+    if ((status = load_model(a.model, a.device, &m)) != 0 || (status = load_images(m, a.test, NULL, 0, &x, &n_test, NULL)) != 0)
         goto done;
     status = EXIT_RUNTIME;
     Z = vae_get_config(m)->latent_dim;
@@ -723,7 +724,7 @@ done:
 
 int cmd_manifold(int argc, char **argv)
 {
-    common_args a = {NULL, NULL, NULL};
+    common_args a = {NULL, NULL, NULL, NULL};
     const char *dims = "1,2";
     int grid = 20, status, Z, da, db, r, c;
     float *z = NULL, *means = NULL;
@@ -751,7 +752,7 @@ int cmd_manifold(int argc, char **argv)
         "options:\n";
     if (parse_command(table, argc, argv, "vae manifold", usage, NULL, NULL, &status) != OPT_OK)
         return status;
-    if ((status = load_model(a.model, &m)) != 0)
+    if ((status = load_model(a.model, a.device, &m)) != 0)
         return status;
     Z = vae_get_config(m)->latent_dim;
     if (sscanf(dims, "%d,%d%n", &da, &db, &r) != 2 || dims[r] != '\0' || da < 1 || db < 1 || da > Z || db > Z ||
@@ -820,7 +821,7 @@ static char *codes_csv(const float *mu, const unsigned char *labels, int n, int 
 
 int cmd_embed(int argc, char **argv)
 {
-    common_args a = {NULL, NULL, NULL};
+    common_args a = {NULL, NULL, NULL, NULL};
     const char *labels_path = NULL, *plot = NULL;
     int limit = 0, n, status, Z;
     float *x = NULL, *mu = NULL;
@@ -852,7 +853,7 @@ int cmd_embed(int argc, char **argv)
         "options:\n";
     if (parse_command(table, argc, argv, "vae embed", usage, NULL, NULL, &status) != OPT_OK)
         return status;
-    if ((status = load_model(a.model, &m)) != 0 ||
+    if ((status = load_model(a.model, a.device, &m)) != 0 ||
         (status = load_images(m, a.test, labels_path, limit, &x, &n, labels_path ? &labels : NULL)) != 0)
         goto done;
     status = EXIT_RUNTIME;

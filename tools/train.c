@@ -74,14 +74,14 @@ static void on_stop(int sig)
 // ---- options ----
 
 typedef struct {
-    const char *data, *train, *train_labels, *test, *test_labels, *out, *resume;
+    const char *data, *train, *train_labels, *test, *test_labels, *out, *resume, *device;
     int holdout, limit, val, patience, threads, epochs, nll, nll_limit;
     double kl_warmup;
     int binarize;              /* index into binarize_names; -1: by the likelihood */
     int pictures;              /* index into on_off: 0 on */
     vae_config cfg;            /* the model; the data set its input size and geometry */
     int given[MAX_FIELDS];     /* which fields of cfg the command line set */
-    int epochs_given, threads_given, out_given, pictures_given;
+    int epochs_given, threads_given, out_given, pictures_given, device_given;
 } train_args;
 
 static void train_defaults(train_args *a)
@@ -269,6 +269,9 @@ static int train_parse(train_args *a, int argc, char **argv, int *status)
          .help = "continue the stopped run in DIR exactly", .def = "none"},
         {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N", .help = "use exactly N threads",
          .def = "up to all cores, one while others compete", .min = 1, .max = 4096, .given = &a->threads_given},
+        {.name = "device", .kind = OPT_STR, .dst = &a->device, .meta = "cpu|opencl[:P.D]",
+         .help = "where the model runs: opencl is the first GPU, else the first device (vae devices)", .def = "cpu",
+         .given = &a->device_given},
         {.name = "help", .kind = OPT_HELP, .help = "print this text and exit"},
     };
     enum { NHEAD = sizeof head / sizeof head[0], NTAIL = sizeof tail / sizeof tail[0] };
@@ -293,14 +296,14 @@ static int train_parse(train_args *a, int argc, char **argv, int *status)
     if (r != OPT_OK)
         return r;
     if (a->resume) {
-        /* everything but --resume, --epochs, --threads and --pictures must
-           be absent */
-        int words = 1 + a->epochs_given + a->threads_given + a->pictures_given;
+        /* everything but --resume, --epochs, --threads, --pictures and
+           --device must be absent */
+        int words = 1 + a->epochs_given + a->threads_given + a->pictures_given + a->device_given;
         for (i = 0; i < argc; i++)
             if (strncmp(argv[i], "--", 2) == 0)
                 words -= 1;
         if (words != 0) {
-            cli_error("--resume DIR goes alone (with --epochs, --threads or --pictures at most): the run's options "
+            cli_error("--resume DIR goes alone (with --epochs, --threads, --pictures or --device at most): the run's options "
                       "are in DIR/model.vae");
             return OPT_BAD;
         }
@@ -425,6 +428,9 @@ static int create_model(const train_args *a, const vae_dataset *train, vae **m)
 {
     vae_config cfg = a->cfg;
     vae_status st;
+    tool_device d;
+    if (parse_device(a->device, &d) != 0)
+        return EXIT_USAGE;
     cfg.input_dim = train->dim;
     cfg.image_rows = train->rows;
     cfg.image_cols = train->cols;
@@ -438,7 +444,7 @@ static int create_model(const train_args *a, const vae_dataset *train, vae **m)
     }
     if (a->kl_warmup > 0)
         cfg.beta = 0.0f; /* the warm-up starts from 0 */
-    st = vae_create(m, &cfg, NULL);
+    st = vae_create(m, &cfg, &d.opt);
     if (st != VAE_OK) {
         /* the options were checked; this is what the data added */
         cli_error("cannot create the model: %s", vae_error(*m));
@@ -925,7 +931,7 @@ static int finish_run(run *r)
     text t = {NULL, 0, 0, 0};
     /* best.vae sizes its buffers for the threads it may get */
     governor_finish(&r->gov);
-    if (r->a.val && load_model(r->paths.best, &final) != 0)
+    if (r->a.val && load_model(r->paths.best, r->a.device, &final) != 0)
         return EXIT_RUNTIME;
     if (r->a.val)
         epoch = r->best_epoch;
@@ -1223,11 +1229,12 @@ static int resume_run(run *r, const train_args *now)
     int status = EXIT_RUNTIME, stored_epochs = 0, finish_only = 0;
     const char *dir = now->resume;
     vae_options sizes = {0};
+    tool_device device;
     if (!join_path(path, sizeof path, dir, "model.vae") || !file_exists(path)) {
         cli_error("--resume %s: no model.vae there to go on from", dir);
         return EXIT_USAGE;
     }
-    if ((status = load_model(path, &r->m)) != 0)
+    if ((status = load_model(path, NULL, &r->m)) != 0)
         return status;
     status = EXIT_RUNTIME;
     app = vae_get_app_data(r->m, &len);
@@ -1285,6 +1292,7 @@ static int resume_run(run *r, const train_args *now)
        run had them on if it wrote its report */
     r->a.threads = now->threads;
     r->a.threads_given = now->threads_given;
+    r->a.device = now->device;
     if (now->pictures_given)
         r->a.pictures = now->pictures;
     else
@@ -1318,6 +1326,12 @@ static int resume_run(run *r, const train_args *now)
     vae_free(r->m);
     r->m = NULL;
     sizes.max_batch = r->a.cfg.max_batch < r->d.train.n ? r->a.cfg.max_batch : r->d.train.n;
+    if (parse_device(now->device, &device) != 0) {
+        status = EXIT_USAGE;
+        goto done;
+    }
+    sizes.backend = device.opt.backend;
+    sizes.backend_params = device.opt.backend_params;
     if (vae_load_ex(&r->m, path, &sizes) != VAE_OK) {
         cli_error("%s", vae_error(r->m));
         goto done;
@@ -1377,9 +1391,9 @@ done:
    change nothing the run computes, and --epochs has a line of its own. */
 static int unstored_option(const char *word)
 {
-    static const char *const names[] = {"--out", "--threads", "--pictures", "--epochs"};
+    static const char *const names[] = {"--out", "--threads", "--pictures", "--epochs", "--device"};
     int i;
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         size_t n = strlen(names[i]);
         if (strncmp(word, names[i], n) == 0 && (word[n] == '\0' || word[n] == '='))
             return word[n] == '=' ? 1 : 2;

@@ -41,7 +41,7 @@
 // ---- vae eval ----
 
 typedef struct {
-    const char *model, *data, *test, *per_image;
+    const char *model, *data, *test, *per_image, *device;
     int objective; /* a vae_objective, -1: the model's */
     int binarize;  /* index into eval_binarize_names, -1: by the likelihood */
     int k, nll, limit, threads;
@@ -79,6 +79,7 @@ static int eval_parse(eval_args *a, int argc, char **argv, int *status)
     opt table[] = {
         {.name = "model", .kind = OPT_STR, .dst = &a->model, .meta = "FILE",
          .help = "model written by vae train", .required = 1},
+        DEVICE_OPT(&a->device),
         {.name = "data", .kind = OPT_STR, .dst = &a->data, .meta = "DIR",
          .help = "read DIR/t10k-images-idx3-ubyte[.gz]"},
         {.name = "test", .kind = OPT_STR, .dst = &a->test, .meta = "FILE",
@@ -178,10 +179,9 @@ static int cmd_eval(int argc, char **argv)
     set_threads(a.threads);
     status = EXIT_RUNTIME;
 
-    if (vae_load(&m, a.model) != VAE_OK) {
-        cli_error("%s", vae_error(m));
+    if ((status = load_model(a.model, a.device, &m)) != 0)
         goto done;
-    }
+    status = EXIT_RUNTIME;
     cfg = vae_get_config(m);
     if (a.seed_given)
         vae_seed(m, a.seed);
@@ -262,6 +262,31 @@ done:
     return status;
 }
 
+// ---- vae devices ----
+
+static int cmd_devices(int argc, char **argv)
+{
+    char list[8192];
+    (void)argv;
+    if (argc > 0 && strcmp(argv[0], "--help") != 0 && strcmp(argv[0], "-h") != 0) {
+        cli_error("vae devices takes no options");
+        return EXIT_USAGE;
+    }
+    if (argc > 0) {
+        fputs("usage: vae devices\n\nLists the OpenCL platforms and devices, each as --device takes it\n"
+              "(opencl:P.D), with its memory and compute units. --device cpu, the\n"
+              "default, is always there.\n", stdout);
+        return 0;
+    }
+    if (vae_opencl_devices(list, sizeof list) != VAE_OK) {
+        printf("cpu  (always)\n");
+        cli_error("%s", list);
+        return EXIT_RUNTIME;
+    }
+    printf("cpu  (always)\n%s", list);
+    return 0;
+}
+
 // ---- main ----
 
 static const struct {
@@ -277,6 +302,7 @@ static const struct {
     {"manifold", cmd_manifold, "the 2-D latent manifold (PNG)"},
     {"embed", cmd_embed, "the latent means of test images (CSV, SVG scatter plot)"},
     {"plot", cmd_plot, "train and test bounds per epoch of logs (SVG)"},
+    {"devices", cmd_devices, "the OpenCL platforms and devices that --device can pick"},
 };
 
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
