@@ -108,7 +108,7 @@ compare: all
 
 bench: all
 	@BENCH_CFLAGS="$(filter -march=% -mprefer-vector-width=% %-mbranches-within-32B-boundaries,$(OPT))" \
-	    BENCH_OMP="$(OMP)" sh bench/run.sh
+	    BENCH_OMP="$(OMP)" BENCH_DL="$(DL)" BENCH_NO_OPENCL="$(NO_OPENCL)" sh bench/run.sh
 
 install: vae
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include

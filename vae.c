@@ -551,50 +551,61 @@ static vae_status cpu_zero(void *dev, vae_ref dst, size_t n)
     return VAE_OK;
 }
 
+static float relu(float v)
+{
+    return v > 0.0f ? v : 0.0f;
+}
+
+static float leaky_relu(float v)
+{
+    return v > 0.0f ? v : VAE_LEAKY_SLOPE * v;
+}
+
+static float identity(float v)
+{
+    return v;
+}
+
+/* y (rows, cols, row stride ld) = act(y + bias), bias NULL for none. One
+   loop per activation and case, so that each one vectorises. */
+#define BIAS_ACT_ROW(f)                                                                                          \
+    do {                                                                                                         \
+        if (b)                                                                                                   \
+            for (c = 0; c < cols; c++) row[c] = f(row[c] + b[c]);                                                \
+        else                                                                                                     \
+            for (c = 0; c < cols; c++) row[c] = f(row[c]);                                                       \
+    } while (0)
+
+static void bias_act(float *y, int ld, const float *b, int rows, int cols, int act)
+{
+    int r;
+    if (!b && act == VAE_ACT_NONE)
+        return;
+    OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
+    for (r = 0; r < rows; r++) {
+        float *row = y + (size_t)r * ld;
+        int c;
+        switch (act) {
+        case VAE_TANH: BIAS_ACT_ROW(fast_tanh); break;
+        case VAE_RELU: BIAS_ACT_ROW(relu); break;
+        case VAE_LEAKY_RELU: BIAS_ACT_ROW(leaky_relu); break;
+        case VAE_ACT_SIGMOID: BIAS_ACT_ROW(fast_sigmoid); break;
+        default: BIAS_ACT_ROW(identity);
+        }
+    }
+}
+
+#undef BIAS_ACT_ROW
+
 static vae_status cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                           vae_ref c, int ldc)
+                           vae_ref c, int ldc, vae_ref bias, int act)
 {
     cpu_dev *d = dev;
     /* Never more threads than there are packing buffers, even if the
        caller raised the thread count after the model was made. */
     int threads = min_int(d->threads, OMP_MAX_THREADS());
     gemm_blocked(d->pack, threads, ta, tb, m, n, k, MEM(a), lda, MEM(b), ldb, MEM(c), ldc);
-    return VAE_OK;
-}
-
-static vae_status cpu_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act)
-{
-    const float *b = MEM(bias);
-    float *out = MEM(y);
-    int r;
-    OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
-    for (r = 0; r < rows; r++) {
-        float *row = out + (size_t)r * cols;
-        int c;
-        /* One loop per activation so that each one vectorises. */
-        switch (act) {
-        case VAE_TANH:
-            for (c = 0; c < cols; c++) row[c] = fast_tanh(row[c] + b[c]);
-            break;
-        case VAE_RELU:
-            for (c = 0; c < cols; c++) {
-                float v = row[c] + b[c];
-                row[c] = v > 0.0f ? v : 0.0f;
-            }
-            break;
-        case VAE_LEAKY_RELU:
-            for (c = 0; c < cols; c++) {
-                float v = row[c] + b[c];
-                row[c] = v > 0.0f ? v : VAE_LEAKY_SLOPE * v;
-            }
-            break;
-        case VAE_ACT_SIGMOID:
-            for (c = 0; c < cols; c++) row[c] = fast_sigmoid(row[c] + b[c]);
-            break;
-        default:
-            for (c = 0; c < cols; c++) row[c] += b[c];
-        }
-    }
+    bias_act(MEM(c), ldc, bias == VAE_NO_REF ? NULL : MEM(bias), m, n, act);
     return VAE_OK;
 }
 
@@ -1047,27 +1058,41 @@ static vae_status cpu_scatter_rows(void *dev, vae_ref x, vae_ref kept, int count
     return VAE_OK;
 }
 
-static vae_status cpu_all_finite(void *dev, vae_ref x, size_t n, int *finite)
+/* v[0..n) summed in order, in double precision, as hi + lo. */
+static void sum_in_order(const float *v, int n, float *hi_lo)
 {
-    const float *v = MEM(x);
-    float acc[LANES] = {0};
+    double s = 0.0;
+    int i;
+    for (i = 0; i < n; i++)
+        s += v[i];
+    hi_lo[0] = (float)s;
+    hi_lo[1] = (float)(s - hi_lo[0]);
+}
+
+static vae_status cpu_check_step(void *dev, vae_ref bound, vae_ref objective, int n, vae_ref g, size_t count,
+                                 vae_ref summary)
+{
+    const float *v = MEM(g);
+    float *out = MEM(summary), acc[LANES] = {0};
     size_t i;
     int j;
+    sum_in_order(MEM(bound), n, out + VAE_STEP_BOUND);
+    sum_in_order(MEM(objective), n, out + VAE_STEP_OBJECTIVE);
     /* v * 0 is 0 for finite v and NaN for inf or NaN, and NaN sticks. */
-    for (i = 0; i + LANES <= n; i += LANES)
+    for (i = 0; i + LANES <= count; i += LANES)
         for (j = 0; j < LANES; j++)
             acc[j] += v[i + j] * 0.0f;
-    for (; i < n; i++)
+    for (; i < count; i++)
         acc[0] += v[i] * 0.0f;
-    *finite = 1;
+    out[VAE_STEP_OK] = isfinite(out[VAE_STEP_BOUND]) && isfinite(out[VAE_STEP_OBJECTIVE]) ? 1.0f : 0.0f;
     for (j = 0; j < LANES; j++)
         if (acc[j] != 0.0f)
-            *finite = 0;
+            out[VAE_STEP_OK] = 0.0f;
     return VAE_OK;
 }
 
 static vae_status cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float b1,
-                           float b2, float eps, long t, int adamax)
+                           float b2, float eps, long t, int adamax, vae_ref ok)
 {
     float *w = MEM(p), *mm = MEM(m1), *vv = MEM(m2);
     const float *gg = MEM(g);
@@ -1084,6 +1109,8 @@ static vae_status cpu_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref 
     const float tiny = 1e-30f;
     /* sqrt(v) must stay far below eps for a flushed v to change nothing */
     const float vtiny = eps * 1e-4f < 1e-15f ? (eps * 1e-4f) * (eps * 1e-4f) : tiny;
+    if (ok != VAE_NO_REF && *MEM(ok) == 0.0f)
+        return VAE_OK;
     if (!adamax) {
     OMP_FOR_IF(n >= OMP_MIN_WORK)
         for (i = 0; i < nn; i++) {
@@ -1123,7 +1150,6 @@ static const vae_backend cpu_backend = {
     .read = cpu_read,
     .zero = cpu_zero,
     .gemm = cpu_gemm,
-    .bias_act = cpu_bias_act,
     .act_backward = cpu_act_backward,
     .reparam = cpu_reparam,
     .reparam_backward = cpu_reparam_backward,
@@ -1138,7 +1164,7 @@ static const vae_backend cpu_backend = {
     .select_rows = cpu_select_rows,
     .gather_rows = cpu_gather_rows,
     .scatter_rows = cpu_scatter_rows,
-    .all_finite = cpu_all_finite,
+    .check_step = cpu_check_step,
     .adam = cpu_adam,
 };
 
@@ -1534,6 +1560,7 @@ struct vae {
     vae_ref logw, weight;    /* (r_cap): log importance weights; each sample's weight in the loss */
     vae_ref latent_weight;   /* (r_cap): beta times weight, for the terms of log p(z) - log q(z|x) */
     vae_ref bound, objective; /* (b_cap): per image, the bound and the objective (beta-weighted) */
+    vae_ref summary;          /* (VAE_STEP_SUMMARY): check_step's, the one value a step reads back */
     vae_ref dec_h[MAX_LAYERS]; /* layer outputs; the last is the output before its bias (r_cap, D) */
     vae_ref grad_scratch[2]; /* (r_cap, widest hidden layer): gradients of hidden outputs, in turn */
     vae_ref dz;              /* (r_cap, Z) */
@@ -1680,19 +1707,14 @@ struct likelihood {
     /* The loss's gradient for the likelihood's own parameters, once
        m->weight is known; NULL when it has none. */
     vae_status (*backward)(vae *m, int rows);
-    /* The mean E[x|z] in place of the decoder's output. */
-    vae_status (*mean)(vae *m, int rows);
+    /* The output layer's activation that makes its logits (with the bias)
+       the mean E[x|z]. */
+    int mean_act;
 };
 
 static const layer *output_layer(const vae *m)
 {
     return &m->dec[m->n_dec - 1];
-}
-
-static vae_status sigmoid_mean(vae *m, int rows)
-{
-    const layer *L = output_layer(m);
-    return m->be->bias_act(m->dev, m->dec_h[m->n_dec - 1], L->b, rows, L->out, VAE_ACT_SIGMOID);
 }
 
 static vae_status bernoulli_log_prob(vae *m, int rows, int k, int grad)
@@ -1717,9 +1739,9 @@ static vae_status gaussian_backward(vae *m, int rows)
 
 static const likelihood likelihoods[] = {
     [VAE_BERNOULLI] = {.name = "bernoulli", .outputs_per_pixel = 1, .log_prob = bernoulli_log_prob,
-                       .backward = NULL, .mean = sigmoid_mean},
+                       .backward = NULL, .mean_act = VAE_ACT_SIGMOID},
     [VAE_GAUSSIAN] = {.name = "gaussian", .outputs_per_pixel = 1, .log_prob = gaussian_log_prob,
-                      .backward = gaussian_backward, .mean = sigmoid_mean},
+                      .backward = gaussian_backward, .mean_act = VAE_ACT_SIGMOID},
 };
 
 /* ---- priors ---- */
@@ -1943,6 +1965,7 @@ static size_t layout_activations(vae *m)
     TAKE(m->latent_weight, m->r_cap);
     TAKE(m->bound, m->b_cap);
     TAKE(m->objective, m->b_cap);
+    TAKE(m->summary, VAE_STEP_SUMMARY);
     for (i = 0; i < m->n_dec; i++)
         TAKE(m->dec_h[i], (double)m->r_cap * m->dec[i].out);
     /* gradients of hidden outputs only: the inputs and z have their own */
@@ -1995,10 +2018,10 @@ static vae *new_model(void)
 /* The backend's table must be whole and of this version: a slot left NULL
    would crash the first step that needs it. */
 #define BACKEND_SLOTS(X)                                                       \
-    X(create) X(destroy) X(error) X(write) X(read) X(zero) X(gemm) X(bias_act) X(act_backward) X(reparam) \
+    X(create) X(destroy) X(error) X(write) X(read) X(zero) X(gemm) X(act_backward) X(reparam) \
     X(reparam_backward) X(mog_log_prob) X(mog_backward) X(kl_normal) \
     X(kl_normal_backward) X(bernoulli) X(gaussian) X(gaussian_backward) X(combine) X(select_rows) \
-    X(gather_rows) X(scatter_rows) X(all_finite) X(adam)
+    X(gather_rows) X(scatter_rows) X(check_step) X(adam)
 
 static vae_status use_options(vae *m, const vae_options *opt)
 {
@@ -2192,12 +2215,13 @@ const void *vae_get_app_data(const vae *m, size_t *len)
 
 /* ---- forward and backward -------------------------------------------------- */
 
-/* out (rows, L->out) = act(in (rows, L->in) W^T + b); without add_bias
-   only the product, for a consumer that adds the bias as it reads. */
-static vae_status layer_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int add_bias)
+/* out (rows, L->out) = act(in (rows, L->in) W^T + b), or without
+   add_bias only the product, for a consumer that adds the bias as it
+   reads. */
+static vae_status layer_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int add_bias, int act)
 {
-    TRY(m->be->gemm(m->dev, 0, 1, rows, L->out, L->in, in, L->in, L->w, L->in, out, L->out));
-    return add_bias ? m->be->bias_act(m->dev, out, L->b, rows, L->out, L->act) : VAE_OK;
+    return m->be->gemm(m->dev, 0, 1, rows, L->out, L->in, in, L->in, L->w, L->in, out, L->out,
+                       add_bias ? L->b : VAE_NO_REF, add_bias ? act : VAE_ACT_NONE);
 }
 
 /* Given d(out) in dout (rows, L->out), times scale per row unless scale is
@@ -2210,9 +2234,11 @@ static vae_status layer_backward(vae *m, const layer *L, vae_ref in, vae_ref out
     size_t P = m->n_params;
     TRY(m->be->act_backward(m->dev, dout, out, scale, L->b + P, rows, L->out, L->act));
     /* dW (out, in) = dout^T (out, rows) in (rows, in) */
-    TRY(m->be->gemm(m->dev, 1, 0, L->out, L->in, rows, dout, L->out, in, L->in, L->w + P, L->in));
+    TRY(m->be->gemm(m->dev, 1, 0, L->out, L->in, rows, dout, L->out, in, L->in, L->w + P, L->in, VAE_NO_REF,
+                    VAE_ACT_NONE));
     if (din != VAE_NO_REF)
-        TRY(m->be->gemm(m->dev, 0, 0, rows, L->in, L->out, dout, L->out, L->w, L->in, din, L->in));
+        TRY(m->be->gemm(m->dev, 0, 0, rows, L->in, L->out, dout, L->out, L->w, L->in, din, L->in, VAE_NO_REF,
+                        VAE_ACT_NONE));
     return VAE_OK;
 }
 
@@ -2221,20 +2247,21 @@ static vae_status encode(vae *m, int n)
     int i;
     vae_ref in = m->x;
     for (i = 0; i < m->n_enc; i++) {
-        TRY(layer_forward(m, &m->enc[i], in, m->enc_h[i], n, 1));
+        TRY(layer_forward(m, &m->enc[i], in, m->enc_h[i], n, 1, m->enc[i].act));
         in = m->enc_h[i];
     }
     return VAE_OK;
 }
 
-/* Decodes rows of m->z up to the output layer's product: the likelihood
-   adds its bias as it reads it. */
-static vae_status decode(vae *m, int rows)
+/* Decodes rows of m->z up to the output layer's product, which the
+   likelihood reads with the bias; or with means, to the likelihood's mean. */
+static vae_status decode(vae *m, int rows, int means)
 {
     int i;
     vae_ref in = m->z;
     for (i = 0; i < m->n_dec; i++) {
-        TRY(layer_forward(m, &m->dec[i], in, m->dec_h[i], rows, i < m->n_dec - 1));
+        int top = i == m->n_dec - 1;
+        TRY(layer_forward(m, &m->dec[i], in, m->dec_h[i], rows, !top || means, top ? m->lik->mean_act : m->dec[i].act));
         in = m->dec_h[i];
     }
     return VAE_OK;
@@ -2289,7 +2316,7 @@ static vae_status log_weights(vae *m, int n, int k, const float *eps, int grad, 
 {
     int analytic = !iwae && m->cfg.kl == VAE_KL_ANALYTIC;
     TRY(latent_forward(m, n, k, eps, analytic));
-    TRY(decode(m, n * k));
+    TRY(decode(m, n * k, 0));
     TRY(m->lik->log_prob(m, n * k, k, grad));
     return m->be->combine(m->dev, m->log_px, m->log_p_minus_q, iwae ? 1.0f : m->cfg.beta, m->logw, m->bound,
                           m->objective, m->weight, m->latent_weight, n, k, iwae);
@@ -2370,11 +2397,10 @@ static vae_status check_batch(vae *m, const float *x, int n, int cap)
     return VAE_OK;
 }
 
-/* Forward and backward for one batch; the mean bound goes to *bound. */
-static vae_status gradient(vae *m, const float *x, int n, const float *eps, float *bound)
+/* Forward and backward for one batch, and check_step's summary, not yet
+   read: the update can be queued behind it. */
+static vae_status gradient(vae *m, const float *x, int n, const float *eps)
 {
-    int i, finite;
-    double s = 0.0;
     size_t P = m->n_params;
     TRY(check_batch(m, x, n, m->cfg.max_batch));
     if ((double)n * m->cfg.k > (double)m->r_cap)
@@ -2383,51 +2409,52 @@ static vae_status gradient(vae *m, const float *x, int n, const float *eps, floa
     TRY(m->be->write(m->dev, m->x, x, (size_t)n * m->cfg.input_dim));
     TRY(encode(m, n));
     TRY(log_weights(m, n, m->cfg.k, eps, 1, m->cfg.objective == VAE_IWAE));
-    TRY(m->be->read(m->dev, m->bound, m->host, (size_t)n));
-    for (i = 0; i < n; i++)
-        s += m->host[i];
-    s /= n;
+    TRY(backward(m, n));
+    return m->be->check_step(m->dev, m->bound, m->objective, n, P + m->check_from, P - m->check_from, m->summary);
+}
+
+/* The step's one wait: the mean bound to *bound, and whether it and the
+   gradients were finite. */
+static vae_status read_summary(vae *m, int n, float *bound)
+{
+    float v[VAE_STEP_SUMMARY];
+    double s;
+    TRY(m->be->read(m->dev, m->summary, v, VAE_STEP_SUMMARY));
+    s = ((double)v[VAE_STEP_BOUND] + v[VAE_STEP_BOUND + 1]) / n;
     if (bound)
         *bound = (float)s;
     if (!isfinite(s))
         return fail(m, VAE_ERR_NUMERIC, "the bound is not finite (%g)", s);
-    m->last_objective = s;
-    if (m->cfg.beta != 1.0f && m->cfg.objective == VAE_ELBO) {
-        TRY(m->be->read(m->dev, m->objective, m->host, (size_t)n));
-        for (i = 0, s = 0.0; i < n; i++)
-            s += m->host[i];
-        m->last_objective = s / n;
-    }
-    TRY(backward(m, n));
-    TRY(m->be->all_finite(m->dev, P + m->check_from, P - m->check_from, &finite));
-    if (!finite)
+    if (v[VAE_STEP_OK] != 1.0f)
         return fail(m, VAE_ERR_NUMERIC, "a gradient is not finite");
+    m->last_objective = ((double)v[VAE_STEP_OBJECTIVE] + v[VAE_STEP_OBJECTIVE + 1]) / n;
     return VAE_OK;
 }
 
 vae_status vae_gradient(vae *m, const float *x, int n, const float *eps, float *bound)
 {
     REQUIRE_USABLE(m);
-    return finish(m, gradient(m, x, n, eps, bound));
+    TRY(finish(m, gradient(m, x, n, eps)));
+    return finish(m, read_summary(m, n, bound));
 }
 
 vae_status vae_train_step(vae *m, const float *x, int n, const float *eps, float *bound)
 {
     const vae_config *c;
     size_t P;
-    vae_status s;
     REQUIRE_USABLE(m);
     c = &m->cfg;
     P = m->n_params;
     if (m->steps == LONG_MAX)
         return fail(m, VAE_ERR_ARG, "the step counter is at its limit");
-    if ((s = gradient(m, x, n, eps, bound)) != VAE_OK)
-        return finish(m, s);
-    s = m->be->adam(m->dev, 0, P, 2 * P, 3 * P, P, c->lr, c->beta1, c->beta2, c->eps, m->steps + 1,
-                    c->optimizer == VAE_ADAMAX);
-    if (s == VAE_OK)
-        m->steps++;
-    return finish(m, s);
+    TRY(finish(m, gradient(m, x, n, eps)));
+    /* queued before the summary is read, and skipped on the device when
+       the step was not finite */
+    TRY(finish(m, m->be->adam(m->dev, 0, P, 2 * P, 3 * P, P, c->lr, c->beta1, c->beta2, c->eps, m->steps + 1,
+                              c->optimizer == VAE_ADAMAX, m->summary + VAE_STEP_OK)));
+    TRY(finish(m, read_summary(m, n, bound)));
+    m->steps++;
+    return VAE_OK;
 }
 
 /* ---- evaluation ------------------------------------------------------------ */
@@ -2603,8 +2630,7 @@ vae_status vae_encode(vae *m, const float *x, int n, float *mu, float *logvar)
 /* Decodes rows of z already in m->z into the likelihood's mean. */
 static vae_status decode_to_host(vae *m, int rows, float *mean)
 {
-    TRY(decode(m, rows));
-    TRY(m->lik->mean(m, rows));
+    TRY(decode(m, rows, 1));
     return m->be->read(m->dev, m->dec_h[m->n_dec - 1], mean, (size_t)rows * m->cfg.input_dim);
 }
 

@@ -31,15 +31,18 @@
    progress and reports it; .error may give a reason (or NULL).
 
    SYNCHRONISATION. Operations may run asynchronously, in order. Values
-   come back to the host in three places only, and a backend must finish
-   the work before them there:
-     read         a training step's per-image bounds (n floats); evaluation's
+   come back to the host in two places only, and a backend must finish the
+   work before them there:
+     read         a training step's summary (check_step: the sums of its
+                  bounds and a finite flag, once per step); evaluation's
                   log-weights; encodings and decodings; checkpoints
      select_rows  the count of IWAE samples with non-zero weight, once per
-                  step of the IWAE objective
-     all_finite   whether the gradients are finite, once per step
+                  step of the IWAE objective; a backend for which that wait
+                  costs more than the rows it saves (a GPU) keeps every row
+                  and does not wait
    write is the only other transfer: the batch and, when the host draws
-   it, the noise.
+   it, the noise. It may return before the copy is made, so a backend that
+   does so copies src first: the caller may reuse it at once.
 
    SHAPES. Matrices are row-major, rows first in the comments. In training
    and evaluation the encoder sees n images and the decoder R = n * k rows,
@@ -65,7 +68,7 @@ extern "C" {
 
 /* Changes whenever a slot is added, removed or changes meaning; the model
    refuses a table of another version. */
-#define VAE_BACKEND_VERSION 2
+#define VAE_BACKEND_VERSION 3
 
 /* The least alignment of every tensor, in bytes: a cache line. */
 #define VAE_BUFFER_ALIGN 64
@@ -74,9 +77,12 @@ extern "C" {
 typedef size_t vae_ref;
 #define VAE_NO_REF ((vae_ref)-1)
 
-/* The activations that bias_act and act_backward apply: the hidden ones of
+/* The activations that gemm and act_backward apply: the hidden ones of
    vae_activation, and these two. */
 enum { VAE_ACT_NONE = 16, VAE_ACT_SIGMOID = 17 };
+
+/* check_step's summary: where each value is, and how many floats. */
+enum { VAE_STEP_BOUND = 0, VAE_STEP_OBJECTIVE = 2, VAE_STEP_OK = 4, VAE_STEP_SUMMARY = 5 };
 
 struct vae_backend {
     int version;          /* VAE_BACKEND_VERSION */
@@ -98,13 +104,12 @@ struct vae_backend {
 
     /* ---- layers ---- */
 
-    /* c (m, n) = op(a) (m, k) op(b) (k, n), op(x) = x or x^T as ta, tb say;
-       c is only written (it may hold NaN before). lda, ldb, ldc are row
-       strides. */
+    /* c (m, n) = act(op(a) (m, k) op(b) (k, n) + bias (n)), op(x) = x or
+       x^T as ta, tb say; bias VAE_NO_REF adds none, act VAE_ACT_NONE
+       applies none (a layer's forward pass is one call). c is only
+       written (it may hold NaN before). lda, ldb, ldc are row strides. */
     vae_status (*gemm)(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                       vae_ref c, int ldc);
-    /* y (rows, cols) = act(y + bias (cols)). */
-    vae_status (*bias_act)(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act);
+                       vae_ref c, int ldc, vae_ref bias, int act);
     /* Given dy (rows, cols), the gradient of the loss with respect to the
        output y = act(a) (rows, cols), replaces dy by the gradient with
        respect to a, times scale[r] per row (scale (rows), or VAE_NO_REF
@@ -187,7 +192,9 @@ struct vae_backend {
                           vae_ref bound, vae_ref objective, vae_ref weight, vae_ref latent_weight, int n, int k,
                           int iwae);
     /* kept (rows, int32) gets the indices of the rows whose weight is not
-       0, in order; *count their number (a value back to the host). */
+       0, in order, and *count their number; or, for a backend that keeps
+       every row rather than wait for the count, *count = rows and kept is
+       left alone. */
     vae_status (*select_rows)(void *dev, vae_ref weight, int rows, vae_ref kept, int *count);
     /* dst row j = src row kept[j], j < count, rows of width floats; dst may
        be src. */
@@ -198,13 +205,19 @@ struct vae_backend {
 
     /* ---- the update ---- */
 
-    /* *finite = 1 when every x[0..n) is finite, else 0. */
-    vae_status (*all_finite)(void *dev, vae_ref x, size_t n, int *finite);
+    /* Sums a step up, for the one read that ends it (VAE_STEP_SUMMARY
+       floats): the sums of bound[0..n) and objective[0..n), each in index
+       order in double precision and stored as two floats, hi + lo; and
+       summary[VAE_STEP_OK] = 1 when both sums and every g[0..count) are
+       finite, else 0. */
+    vae_status (*check_step)(void *dev, vae_ref bound, vae_ref objective, int n, vae_ref g, size_t count,
+                             vae_ref summary);
     /* One step of Adam (adamax 0) or Adamax on n parameters p with
        gradients g and moments m1, m2, as PyTorch computes it; t counts the
-       steps from 1. */
+       steps from 1. Nothing changes where ok (one float, check_step's
+       flag) holds 0; ok VAE_NO_REF always updates. */
     vae_status (*adam)(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float beta1,
-                       float beta2, float eps, long t, int adamax);
+                       float beta2, float eps, long t, int adamax, vae_ref ok);
 };
 
 /* The built-in backend: portable C, OpenMP where the compiler has it. */

@@ -13,7 +13,7 @@
    since how the count adapts over the run is what is measured. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "../mnist.h"
+#include "digits.h"
 #include "../tools/threads.h"
 #include "../tools/progress.h"
 
@@ -117,21 +117,11 @@ static int run(char which, int images, const float *data, int n_data)
 
 int main(int argc, char **argv)
 {
-    int i, images = 60000, any = 0, rc = 0, *idx;
+    int i, images = 60000, any = 0, rc = 0, n_data;
     const char *threads = NULL;
-    vae_dataset ds;
-    float *data;
-    if (vae_dataset_load(&ds, "data/mnist/t10k-images-idx3-ubyte.gz", NULL) != VAE_OK) {
-        fprintf(stderr, "bench: %s\n", ds.error);
+    float *data = shipped_digits(&n_data);
+    if (!data)
         return 1;
-    }
-    idx = malloc(sizeof(int) * ds.n);
-    data = malloc(sizeof(float) * (size_t)ds.n * ds.dim);
-    if (!idx || !data)
-        return 1;
-    for (i = 0; i < ds.n; i++)
-        idx[i] = i;
-    vae_dataset_batch(&ds, idx, ds.n, VAE_BINARY_STATIC, NULL, data);
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--images") == 0 && i + 1 < argc)
             images = atoi(argv[++i]);
@@ -142,14 +132,12 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--images") == 0 || strcmp(argv[i], "--threads") == 0) {
             i++;
         } else if (strlen(argv[i]) == 1 && argv[i][0] >= 'a' && argv[i][0] <= 'c') {
-            rc |= threads ? run_wall(argv[i][0], images, data, ds.n, threads) : run(argv[i][0], images, data, ds.n);
+            rc |= threads ? run_wall(argv[i][0], images, data, n_data, threads) : run(argv[i][0], images, data, n_data);
             any = 1;
         }
     }
     if (!any)
-        rc = run('a', images, data, ds.n) | run('b', images, data, ds.n) | run('c', images, data, ds.n);
-    free(idx);
+        rc = run('a', images, data, n_data) | run('b', images, data, n_data) | run('c', images, data, n_data);
     free(data);
-    vae_dataset_free(&ds);
     return rc;
 }

@@ -12,7 +12,11 @@
 # thread and on the default (tools/threads.c chooses as it goes), the median
 # of 5 alternating runs each, with the other cores idle and with one busy
 # process competing (built with OpenMP where the compiler has it).
-# Last, not a speed: kl_variance measures what the analytic KL does to the
+# Then the OpenCL backend on its first device, where there is one
+# (bench_opencl: GEMM GFLOP/s, seconds per epoch of a, b, c and d = IWAE
+# k=50 batch 100, kernels per step), timing BENCH_CL_IMAGES images (default
+# 2000: PoCL is slow; give 60000 on a GPU) and, unless BENCH_CL_BIG=0,
+# 4096^3. Last, not a speed: kl_variance measures what the analytic KL does to the
 # variance of the ELBO and its gradient.
 set -e
 images=${BENCH_IMAGES:-60000}
@@ -52,6 +56,12 @@ done
 sh bench/threads.sh "$bin"
 rm -f "$out"
 echo
+if [ -z "$BENCH_NO_OPENCL" ]; then
+    ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/bench_opencl \
+        bench/bench_opencl.c mnist.c -lm $BENCH_DL
+    build/rel/bench_opencl --images "${BENCH_CL_IMAGES:-2000}" --big "${BENCH_CL_BIG:-1}"
+    echo
+fi
 for steps in 0 300 3000; do
     OMP_NUM_THREADS=1 build/rel/kl_variance --steps $steps
 done

@@ -13,7 +13,7 @@
 #define VAE_OPENCL_KERNELS_H
 
 static const char *const vae_cl_source[] = {
-    /* ---- shared definitions and the GEMM ---- */
+    /* ---- shared definitions ---- */
     "#ifdef cl_khr_fp64\n"
     "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
     "typedef double acc_t;\n"
@@ -50,32 +50,7 @@ static const char *const vae_cl_source[] = {
     "  float e = fast_exp(-fabs(x));\n"
     "  return (x >= 0.0f ? 1.0f : e) / (1.0f + e);\n"
     "}\n"
-    /* C (M, N) = op(A) op(B) in 16 x 16 tiles through local memory; the
-       edges are checked, so any size and leading dimension works. */
-    "#define T 16\n"
-    "__kernel __attribute__((reqd_work_group_size(T, T, 1)))\n"
-    "void gemm(__global float *m, int ta, int tb, int M, int N, int K, long a, int lda, long b, int ldb,\n"
-    "          long c, int ldc) {\n"
-    "  __local float As[T][T + 1], Bs[T][T + 1];\n"
-    "  int tx = get_local_id(0), ty = get_local_id(1);\n"
-    "  int j = get_group_id(0) * T + tx, i = get_group_id(1) * T + ty, p0, q;\n"
-    "  float s = 0.0f;\n"
-    "  for (p0 = 0; p0 < K; p0 += T) {\n"
-    "    int ai = get_group_id(1) * T + ty, ap = p0 + tx, bp = p0 + ty, bj = j;\n"
-    "    As[ty][tx] = ai < M && ap < K ? m[a + (ta ? (long)ap * lda + ai : (long)ai * lda + ap)] : 0.0f;\n"
-    "    Bs[ty][tx] = bp < K && bj < N ? m[b + (tb ? (long)bj * ldb + bp : (long)bp * ldb + bj)] : 0.0f;\n"
-    "    barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "    for (q = 0; q < T; q++) s += As[ty][q] * Bs[q][tx];\n"
-    "    barrier(CLK_LOCAL_MEM_FENCE);\n"
-    "  }\n"
-    "  if (i < M && j < N) m[c + (long)i * ldc + j] = s;\n"
-    "}\n",
-
-    /* ---- layers, memory ---- */
-    "__kernel void fill_zero(__global float *m, long dst, long n) {\n"
-    "  long i = get_global_id(0); if (i < n) m[dst + i] = 0.0f;\n"
-    "}\n"
-    "float act(int a, float v) {\n"
+    "float activate(int a, float v) {\n"
     "  switch (a) {\n"
     "  case TANH: return fast_tanh(v);\n"
     "  case RELU: return v > 0.0f ? v : 0.0f;\n"
@@ -83,12 +58,69 @@ static const char *const vae_cl_source[] = {
     "  case SIGMOID: return fast_sigmoid(v);\n"
     "  default: return v;\n"
     "  }\n"
+    "}\n",
+
+    /* ---- the GEMM ---- */
+    /* C (M, N) = act(op(A) op(B) + bias) in tiles of 16 WPT x 16 WPT
+       through local memory, each of the 16 x 16 work-items holding
+       WPT x WPT sums in registers at a stride of 16, so that neighbours
+       read neighbouring floats, in local memory and in C. This literal is
+       built twice, with WPT 4 (64 x 64 tiles) and WPT 1 (16 x 16, for
+       small outputs). Tiles are loaded along whichever dimension is
+       contiguous in memory, and every edge is checked: any size and
+       leading dimension works. With part, group z sums only the z-th
+       chunk of K and writes its partial product there (M, N) for
+       gemm_reduce. */
+    "#define TS (16 * WPT)\n#define TK 16\n"
+    "__kernel __attribute__((reqd_work_group_size(16, 16, 1)))\n"
+    "void gemm(__global float *m, int ta, int tb, int M, int N, int K, long a, int lda, long b, int ldb,\n"
+    "          long c, int ldc, long bias, int act, int chunk, long part) {\n"
+    "  __local float As[TK][TS + 1], Bs[TK][TS + 1];\n"
+    "  int tx = get_local_id(0), ty = get_local_id(1), t = ty * 16 + tx, l, q, r, s, p0;\n"
+    "  int i0 = get_group_id(1) * TS, j0 = get_group_id(0) * TS, z = get_group_id(2);\n"
+    "  int k0 = z * chunk, k1 = min(K, k0 + chunk);\n"
+    "  float acc[WPT][WPT];\n"
+    "  for (r = 0; r < WPT; r++) for (s = 0; s < WPT; s++) acc[r][s] = 0.0f;\n"
+    "  for (p0 = k0; p0 < k1; p0 += TK) {\n"
+    "    for (l = 0; l < WPT; l++) {\n"
+    "      int e = t + 256 * l, i, p, j, gi, gj, gp;\n"
+    "      if (ta) { i = e % TS; p = e / TS; } else { p = e % TK; i = e / TK; }\n"
+    "      gi = i0 + i; gp = p0 + p;\n"
+    "      As[p][i] = gi < M && gp < k1 ? m[a + (ta ? (long)gp * lda + gi : (long)gi * lda + gp)] : 0.0f;\n"
+    "      if (tb) { p = e % TK; j = e / TK; } else { j = e % TS; p = e / TS; }\n"
+    "      gj = j0 + j; gp = p0 + p;\n"
+    "      Bs[p][j] = gj < N && gp < k1 ? m[b + (tb ? (long)gj * ldb + gp : (long)gp * ldb + gj)] : 0.0f;\n"
+    "    }\n"
+    "    barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "    for (q = 0; q < TK; q++) {\n"
+    "      float ar[WPT], br[WPT];\n"
+    "      for (r = 0; r < WPT; r++) { ar[r] = As[q][ty + 16 * r]; br[r] = Bs[q][tx + 16 * r]; }\n"
+    "      for (r = 0; r < WPT; r++) for (s = 0; s < WPT; s++) acc[r][s] += ar[r] * br[s];\n"
+    "    }\n"
+    "    barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  }\n"
+    "  for (r = 0; r < WPT; r++) for (s = 0; s < WPT; s++) {\n"
+    "    int i = i0 + ty + 16 * r, j = j0 + tx + 16 * s; float v = acc[r][s];\n"
+    "    if (i >= M || j >= N) continue;\n"
+    "    if (part != NO_REF) { m[part + ((long)z * M + i) * N + j] = v; continue; }\n"
+    "    if (bias != NO_REF) v += m[bias + j];\n"
+    "    m[c + (long)i * ldc + j] = activate(act, v);\n"
+    "  }\n"
     "}\n"
-    "__kernel void bias_act(__global float *m, long y, long bias, int rows, int cols, int a) {\n"
-    "  long e = get_global_id(0); int c;\n"
-    "  if (e >= (long)rows * cols) return;\n"
-    "  c = (int)(e % cols);\n"
-    "  m[y + e] = act(a, m[y + e] + m[bias + c]);\n"
+    /* the partial products of a split K, summed in chunk order */
+    "__kernel void gemm_reduce(__global float *m, long part, int splits, int M, int N, long c, int ldc,\n"
+    "                          long bias, int act) {\n"
+    "  long e = get_global_id(0); int z, i, j; float v = 0.0f;\n"
+    "  if (e >= (long)M * N) return;\n"
+    "  i = (int)(e / N); j = (int)(e % N);\n"
+    "  for (z = 0; z < splits; z++) v += m[part + (long)z * M * N + e];\n"
+    "  if (bias != NO_REF) v += m[bias + j];\n"
+    "  m[c + (long)i * ldc + j] = activate(act, v);\n"
+    "}\n",
+
+    /* ---- layers, memory ---- */
+    "__kernel void fill_zero(__global float *m, long dst, long n) {\n"
+    "  long i = get_global_id(0); if (i < n) m[dst + i] = 0.0f;\n"
     "}\n"
     /* one work-item a column, down the rows: the bias sum in row order */
     "__kernel void act_backward(__global float *m, long dy, long y, long scale, long dbias, int rows, int cols,\n"
@@ -108,14 +140,36 @@ static const char *const vae_cl_source[] = {
     "  }\n"
     "  m[dbias + c] = sum;\n"
     "}\n"
-    "__kernel void all_finite(__global float *m, long x, long n, long flag) {\n"
+    /* the step's sums, in index order; hi + lo keeps a double's precision,
+       and without doubles a compensated float sum comes close */
+    "void sum_in_order(__global float *m, long v, int n, long out) {\n"
+    "  int i;\n"
+    "#ifdef cl_khr_fp64\n"
+    "  double s = 0.0; float hi;\n"
+    "  for (i = 0; i < n; i++) s += m[v + i];\n"
+    "  hi = (float)s; m[out] = hi; m[out + 1] = (float)(s - hi);\n"
+    "#else\n"
+    "  float s = 0.0f, err = 0.0f, hi;\n"
+    "  for (i = 0; i < n; i++) { float x = m[v + i], t = s + x, bp = t - s; err += (s - (t - bp)) + (x - bp); s = t; }\n"
+    "  hi = s + err; m[out] = hi; m[out + 1] = err - (hi - s);\n"
+    "#endif\n"
+    "}\n"
+    "__kernel void step_sum(__global float *m, long bound, long objective, int n, long summary) {\n"
+    "  float ok;\n"
+    "  if (get_global_id(0) != 0) return;\n"
+    "  sum_in_order(m, bound, n, summary); sum_in_order(m, objective, n, summary + 2);\n"
+    "  ok = isfinite(m[summary]) && isfinite(m[summary + 2]) ? 1.0f : 0.0f;\n"
+    "  m[summary + 4] = ok;\n"
+    "}\n"
+    /* the flag step_sum set is cleared by any value that is not finite */
+    "__kernel void finite_scan(__global float *m, long x, long n, long flag) {\n"
     "  long i = get_global_id(0), step = get_global_size(0);\n"
     "  for (; i < n; i += step) if (!isfinite(m[x + i])) m[flag] = 0.0f;\n"
     "}\n"
     "__kernel void adam(__global float *m, long p, long g, long m1, long m2, long n, float step, float b1,\n"
-    "                   float b2, float c2, float eps, float vtiny, int adamax) {\n"
+    "                   float b2, float c2, float eps, float vtiny, int adamax, long ok) {\n"
     "  long i = get_global_id(0); float gi, mi, vi;\n"
-    "  if (i >= n) return;\n"
+    "  if (i >= n || (ok != NO_REF && m[ok] == 0.0f)) return;\n"
     "  gi = m[g + i]; mi = b1 * m[m1 + i] + (1.0f - b1) * gi;\n"
     "  mi = fabs(mi) < 1e-30f ? 0.0f : mi; m[m1 + i] = mi;\n"
     "  if (!adamax) {\n"
@@ -258,7 +312,7 @@ static const char *const vae_cl_source[] = {
     "  m[dlsig] = (float)s;\n"
     "}\n",
 
-    /* ---- the bound, and the rows that count ---- */
+    /* ---- the bound, and moving rows ---- */
     "__kernel void combine(__global float *m, long lx, long lpq, float beta, long lw, long bd, long ob, long wt,\n"
     "                      long lt, int n, int k, int iwae) {\n"
     "  int b = get_global_id(0), i; long o;\n"
@@ -285,13 +339,6 @@ static const char *const vae_cl_source[] = {
     "    m[ob + b] = m[bd + b];\n"
     "  }\n"
     "  for (i = 0; i < k; i++) m[lt + o + i] = beta * m[wt + o + i];\n"
-    "}\n"
-    /* the count goes to m[count], for the host to read */
-    "__kernel void select_rows(__global float *m, long wt, int rows, long kept, long count) {\n"
-    "  int r, n = 0;\n"
-    "  if (get_global_id(0) != 0) return;\n"
-    "  for (r = 0; r < rows; r++) if (m[wt + r] != 0.0f) m[kept + n++] = as_float(r);\n"
-    "  m[count] = as_float(n);\n"
     "}\n"
     /* a work-item a column, down the rows: in place, kept[j] >= j, each row
        moves before it is written over */

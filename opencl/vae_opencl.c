@@ -85,6 +85,7 @@ typedef intptr_t cl_context_properties;
       (cl_command_queue, cl_kernel, cl_uint, const size_t *, const size_t *, const size_t *, cl_uint,            \
        const cl_event *, cl_event *))                                                                            \
     X(clFinish, cl_int, (cl_command_queue))                                                                      \
+    X(clFlush, cl_int, (cl_command_queue))                                                                       \
     X(clReleaseKernel, cl_int, (cl_kernel))                                                                      \
     X(clReleaseProgram, cl_int, (cl_program))                                                                    \
     X(clReleaseMemObject, cl_int, (cl_mem))                                                                      \
@@ -98,30 +99,48 @@ typedef struct {
 #undef CL_POINTER
 } cl_api;
 
-/* The kernels, in the order of kernel_names. */
+/* The kernels, in the order of kernel_names; K_GEMM_SMALL is the GEMM of
+   the second program. */
 enum {
-    K_GEMM, K_FILL_ZERO, K_BIAS_ACT, K_ACT_BACKWARD, K_ALL_FINITE, K_ADAM, K_REPARAM, K_REPARAM_BACKWARD,
-    K_KL_NORMAL, K_KL_NORMAL_BACKWARD, K_MOG_CACHE, K_MOG_LOG_PROB, K_MOG_DZ, K_MOG_PARAMS, K_BERNOULLI,
-    K_GAUSSIAN, K_GAUSSIAN_BACKWARD, K_COMBINE, K_SELECT_ROWS, K_GATHER_ROWS, K_SCATTER_ROWS, K_COUNT
+    K_GEMM, K_GEMM_SMALL, K_GEMM_REDUCE, K_FILL_ZERO, K_ACT_BACKWARD, K_STEP_SUM, K_FINITE_SCAN, K_ADAM, K_REPARAM,
+    K_REPARAM_BACKWARD, K_KL_NORMAL, K_KL_NORMAL_BACKWARD, K_MOG_CACHE, K_MOG_LOG_PROB, K_MOG_DZ, K_MOG_PARAMS,
+    K_BERNOULLI, K_GAUSSIAN, K_GAUSSIAN_BACKWARD, K_COMBINE, K_GATHER_ROWS, K_SCATTER_ROWS, K_COUNT
 };
 static const char *const kernel_names[K_COUNT] = {
-    "gemm", "fill_zero", "bias_act", "act_backward", "all_finite", "adam", "reparam", "reparam_backward",
-    "kl_normal", "kl_normal_backward", "mog_cache", "mog_log_prob", "mog_dz", "mog_params", "bernoulli",
-    "gaussian", "gaussian_backward", "combine", "select_rows", "gather_rows", "scatter_rows",
+    "gemm", "gemm", "gemm_reduce", "fill_zero", "act_backward", "step_sum", "finite_scan", "adam", "reparam",
+    "reparam_backward", "kl_normal", "kl_normal_backward", "mog_cache", "mog_log_prob", "mog_dz", "mog_params",
+    "bernoulli", "gaussian", "gaussian_backward", "combine", "gather_rows", "scatter_rows",
 };
 
-/* Floats after the model's block: a value that comes back to the host
-   (select_rows' count, all_finite's flag). */
-#define SCRATCH_FLOATS 16
+/* After the model's block, room for the partial products of a GEMM whose
+   K is split (16 MB: the reference model's largest weight, 200 x 784,
+   sixteen times over, and more). */
+#define PART_FLOATS ((size_t)1 << 22)
+
+/* The GEMM's tile, and the least K worth splitting into chunks of at
+   least this much. */
+#define GEMM_TILE 64
+#define GEMM_MIN_CHUNK 128
+
+/* Writes are copied here and queued without a wait; the copy is reused
+   after a blocking read, which in an in-order queue follows every write
+   before it. 4 MB holds a step's batch and noise for IWAE k = 50, batch
+   100; a larger write waits. */
+#define STAGE_FLOATS ((size_t)1 << 20)
 
 typedef struct {
     cl_api cl;
     cl_context context;
     cl_command_queue queue;
-    cl_program program;
+    cl_program program, small_program; /* the second: the GEMM again, in 16 x 16 tiles */
     cl_kernel kernels[K_COUNT];
     cl_mem mem;
-    size_t floats; /* the model's; scratch follows */
+    size_t floats;      /* the model's; PART_FLOATS follow */
+    cl_uint units;      /* compute units: how many GEMM tiles fill the device */
+    float *stage;       /* STAGE_FLOATS: writes in flight */
+    size_t staged;      /* floats of stage in use */
+    unsigned long launches; /* kernels queued, and */
+    unsigned long waits;    /* times the host waited: for tests and benchmarks */
     char why[2048];
 } ocl_dev;
 
@@ -326,6 +345,8 @@ static void ocl_destroy(void *dev)
             d->cl.clReleaseKernel(d->kernels[i]);
     if (d->program)
         d->cl.clReleaseProgram(d->program);
+    if (d->small_program)
+        d->cl.clReleaseProgram(d->small_program);
     if (d->mem)
         d->cl.clReleaseMemObject(d->mem);
     if (d->queue)
@@ -333,28 +354,44 @@ static void ocl_destroy(void *dev)
     if (d->context)
         d->cl.clReleaseContext(d->context);
     ocl_unload_api(&d->cl);
+    free(d->stage);
     free(d);
+}
+
+/* Builds count literals of the source with options into *program, or
+   says why with the build log. */
+static vae_status ocl_build(ocl_dev *d, cl_device_id device, const char *const *source, cl_uint count,
+                            const char *options, cl_program *program)
+{
+    cl_int e;
+    *program = d->cl.clCreateProgramWithSource(d->context, count, (const char **)source, NULL, &e);
+    if (e != CL_SUCCESS)
+        return cl_fail(d, "clCreateProgramWithSource", e);
+    e = d->cl.clBuildProgram(*program, 1, &device, options, NULL, NULL);
+    if (e != CL_SUCCESS) {
+        char log[1536] = "";
+        size_t n = 0;
+        d->cl.clGetProgramBuildInfo(*program, device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &n);
+        log[sizeof log - 1] = '\0';
+        return ocl_say(d->why, sizeof d->why, VAE_ERR_BACKEND, "the kernels do not build: %s (%d): %s",
+                       cl_error_name(e), (int)e, log);
+    }
+    return VAE_OK;
 }
 
 static vae_status ocl_build_program(ocl_dev *d, cl_device_id device)
 {
     cl_int e;
     int i;
-    d->program = d->cl.clCreateProgramWithSource(d->context, (cl_uint)(sizeof vae_cl_source / sizeof vae_cl_source[0]),
-                                                 (const char **)vae_cl_source, NULL, &e);
-    if (e != CL_SUCCESS)
-        return cl_fail(d, "clCreateProgramWithSource", e);
-    e = d->cl.clBuildProgram(d->program, 1, &device, "", NULL, NULL);
-    if (e != CL_SUCCESS) {
-        char log[1536] = "";
-        size_t n = 0;
-        d->cl.clGetProgramBuildInfo(d->program, device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &n);
-        log[sizeof log - 1] = '\0';
-        return ocl_say(d->why, sizeof d->why, VAE_ERR_BACKEND, "the kernels do not build: %s (%d): %s",
-                   cl_error_name(e), (int)e, log);
-    }
+    /* the shared definitions and the GEMM are the first two literals */
+    vae_status s = ocl_build(d, device, vae_cl_source, sizeof vae_cl_source / sizeof vae_cl_source[0], "-DWPT=4",
+                             &d->program);
+    if (s == VAE_OK)
+        s = ocl_build(d, device, vae_cl_source, 2, "-DWPT=1", &d->small_program);
+    if (s != VAE_OK)
+        return s;
     for (i = 0; i < K_COUNT; i++) {
-        d->kernels[i] = d->cl.clCreateKernel(d->program, kernel_names[i], &e);
+        d->kernels[i] = d->cl.clCreateKernel(i == K_GEMM_SMALL ? d->small_program : d->program, kernel_names[i], &e);
         if (e != CL_SUCCESS)
             return cl_fail(d, kernel_names[i], e);
     }
@@ -391,14 +428,20 @@ static vae_status ocl_create(void **out, size_t floats, const void *params, char
         if (e != CL_SUCCESS)
             s = cl_fail(d, "clCreateCommandQueue", e);
     }
-    if (s == VAE_OK && floats > (SIZE_MAX / sizeof(float)) - SCRATCH_FLOATS)
+    if (s == VAE_OK && floats > (SIZE_MAX / sizeof(float)) - PART_FLOATS)
         s = ocl_say(d->why, sizeof d->why, VAE_ERR_NOMEM, "a block of %lu floats does not fit", (unsigned long)floats);
+    if (s == VAE_OK && !(d->stage = malloc(STAGE_FLOATS * sizeof(float))))
+        s = ocl_say(d->why, sizeof d->why, VAE_ERR_NOMEM, "out of memory");
     if (s == VAE_OK) {
-        d->mem = d->cl.clCreateBuffer(d->context, CL_MEM_READ_WRITE, (floats + SCRATCH_FLOATS) * sizeof(float), NULL,
+        d->mem = d->cl.clCreateBuffer(d->context, CL_MEM_READ_WRITE, (floats + PART_FLOATS) * sizeof(float), NULL,
                                       &e);
         if (e != CL_SUCCESS)
             s = ocl_say(d->why, sizeof d->why, VAE_ERR_NOMEM, "clCreateBuffer of %.1f MB: %s (%d)",
-                        (double)(floats + SCRATCH_FLOATS) * sizeof(float) / 1e6, cl_error_name(e), (int)e);
+                        (double)(floats + PART_FLOATS) * sizeof(float) / 1e6, cl_error_name(e), (int)e);
+    }
+    if (s == VAE_OK) {
+        d->cl.clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof d->units, &d->units, NULL);
+        d->units = d->units ? d->units : 1;
     }
     if (s == VAE_OK)
         s = ocl_build_program(d, device);
@@ -425,7 +468,7 @@ static vae_status ocl_launch(ocl_dev *d, int k, int dims, const size_t *global, 
                          ...)
 {
     cl_kernel kern = d->kernels[k];
-    size_t g[2], i;
+    size_t g[3], i;
     cl_uint arg = 1;
     cl_int e = d->cl.clSetKernelArg(kern, 0, sizeof d->mem, &d->mem);
     va_list ap;
@@ -452,6 +495,7 @@ static vae_status ocl_launch(ocl_dev *d, int k, int dims, const size_t *global, 
             g[i] = (g[i] + local[i] - 1) / local[i] * local[i];
     }
     e = d->cl.clEnqueueNDRangeKernel(d->queue, kern, (cl_uint)dims, NULL, g, local, 0, NULL, NULL);
+    d->launches++;
     return e == CL_SUCCESS ? VAE_OK : cl_fail(d, kernel_names[k], e);
 }
 
@@ -459,14 +503,33 @@ static vae_status ocl_launch(ocl_dev *d, int k, int dims, const size_t *global, 
 #define LAUNCH1(d, k, n, ...)                                                                                    \
     ocl_launch(d, k, 1, (size_t[]){(n)}, (size_t[]){64}, __VA_ARGS__)
 
+/* A write goes through the stage and returns at once; one larger than
+   the stage, or one that finds it full, waits (loading a model, not a
+   training step). */
 static vae_status ocl_write(void *dev, vae_ref dst, const float *src, size_t n)
 {
     ocl_dev *d = dev;
     cl_int e;
     if (!n)
         return VAE_OK;
-    e = d->cl.clEnqueueWriteBuffer(d->queue, d->mem, CL_TRUE, dst * sizeof(float), n * sizeof(float), src, 0, NULL,
-                                   NULL);
+    if (n > STAGE_FLOATS - d->staged && d->staged) {
+        d->waits++;
+        e = d->cl.clFinish(d->queue);
+        if (e != CL_SUCCESS)
+            return cl_fail(d, "clFinish", e);
+        d->staged = 0;
+    }
+    if (n > STAGE_FLOATS) {
+        d->waits++;
+        e = d->cl.clEnqueueWriteBuffer(d->queue, d->mem, CL_TRUE, dst * sizeof(float), n * sizeof(float), src, 0,
+                                       NULL, NULL);
+    } else {
+        float *copy = d->stage + d->staged;
+        memcpy(copy, src, n * sizeof(float));
+        d->staged += n;
+        e = d->cl.clEnqueueWriteBuffer(d->queue, d->mem, 0, dst * sizeof(float), n * sizeof(float), copy, 0, NULL,
+                                       NULL);
+    }
     return e == CL_SUCCESS ? VAE_OK : cl_fail(d, "clEnqueueWriteBuffer", e);
 }
 
@@ -476,9 +539,13 @@ static vae_status ocl_read(void *dev, vae_ref src, float *dst, size_t n)
     cl_int e;
     if (!n)
         return VAE_OK;
+    d->waits++;
     e = d->cl.clEnqueueReadBuffer(d->queue, d->mem, CL_TRUE, src * sizeof(float), n * sizeof(float), dst, 0, NULL,
                                   NULL);
-    return e == CL_SUCCESS ? VAE_OK : cl_fail(d, "clEnqueueReadBuffer", e);
+    if (e != CL_SUCCESS)
+        return cl_fail(d, "clEnqueueReadBuffer", e);
+    d->staged = 0; /* every write before it is done */
+    return VAE_OK;
 }
 
 static vae_status ocl_zero(void *dev, vae_ref dst, size_t n)
@@ -486,20 +553,66 @@ static vae_status ocl_zero(void *dev, vae_ref dst, size_t n)
     return n ? LAUNCH1((ocl_dev *)dev, K_FILL_ZERO, n, "ll", dst, (vae_ref)n) : VAE_OK;
 }
 
-static vae_status ocl_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                           vae_ref c, int ldc)
+/* How many chunks to split K into: only for a weight's gradient (a^T b,
+   where K is the batch's rows and the output small), and only while the
+   output's tiles are too few to keep every compute unit busy. The count
+   depends on the shape and the device alone, so one device always sums
+   in the same order. */
+static int ocl_gemm_splits(const ocl_dev *d, int ta, int tb, int m, int n, int k)
 {
-    size_t global[2], local[2] = {16, 16};
-    if (m <= 0 || n <= 0)
-        return VAE_OK;
-    global[0] = (size_t)n;
-    global[1] = (size_t)m;
-    return ocl_launch(dev, K_GEMM, 2, global, local, "iiiiililili", ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    size_t tiles = (size_t)((m + GEMM_TILE - 1) / GEMM_TILE) * (size_t)((n + GEMM_TILE - 1) / GEMM_TILE);
+    size_t want = 2 * (size_t)d->units, splits;
+    if (!ta || tb || tiles >= want || k < 2 * GEMM_MIN_CHUNK)
+        return 1;
+    splits = (want + tiles - 1) / tiles;
+    if (splits > (size_t)k / GEMM_MIN_CHUNK)
+        splits = (size_t)k / GEMM_MIN_CHUNK;
+    if (splits > PART_FLOATS / ((size_t)m * n))
+        splits = PART_FLOATS / ((size_t)m * n);
+    return splits > 1 ? (int)splits : 1;
 }
 
-static vae_status ocl_bias_act(void *dev, vae_ref y, vae_ref bias, int rows, int cols, int act)
+/* 16 x 16 tiles for an output that would waste most of a 64 x 64 tile, or
+   whose 64 x 64 tiles are fewer than the compute units. */
+static int ocl_gemm_small(const ocl_dev *d, int m, int n)
 {
-    return LAUNCH1((ocl_dev *)dev, K_BIAS_ACT, (size_t)rows * cols, "lliii", y, bias, rows, cols, act);
+    size_t tiles = (size_t)((m + GEMM_TILE - 1) / GEMM_TILE) * (size_t)((n + GEMM_TILE - 1) / GEMM_TILE);
+    return m < 48 || n < 48 || tiles < d->units;
+}
+
+static vae_status ocl_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
+                           vae_ref c, int ldc, vae_ref bias, int act)
+{
+    ocl_dev *d = dev;
+    size_t global[3], local[3] = {16, 16, 1};
+    int splits, chunk;
+    vae_status s;
+    if (m <= 0 || n <= 0)
+        return VAE_OK;
+    splits = ocl_gemm_splits(d, ta, tb, m, n, k);
+    if (splits <= 1 && ocl_gemm_small(d, m, n)) {
+        global[0] = (size_t)(n + 15) / 16 * 16;
+        global[1] = (size_t)(m + 15) / 16 * 16;
+        global[2] = 1;
+        return ocl_launch(d, K_GEMM_SMALL, 3, global, local, "iiiiililililiil", ta, tb, m, n, k, a, lda, b, ldb, c,
+                          ldc, bias, act, k > 0 ? k : 1, VAE_NO_REF);
+    }
+    /* whole tiles of K in each chunk, so that only the last is ragged */
+    chunk = (k + splits - 1) / splits;
+    chunk = (chunk + 15) / 16 * 16;
+    splits = chunk ? (k + chunk - 1) / chunk : 1;
+    global[0] = (size_t)(n + GEMM_TILE - 1) / GEMM_TILE * 16;
+    global[1] = (size_t)(m + GEMM_TILE - 1) / GEMM_TILE * 16;
+    global[2] = (size_t)(splits > 1 ? splits : 1);
+    if (splits <= 1)
+        return ocl_launch(d, K_GEMM, 3, global, local, "iiiiililililiil", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+                          bias, act, k > 0 ? k : 1, VAE_NO_REF);
+    s = ocl_launch(d, K_GEMM, 3, global, local, "iiiiililililiil", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+                   VAE_NO_REF, VAE_ACT_NONE, chunk, (vae_ref)d->floats);
+    if (s != VAE_OK)
+        return s;
+    return LAUNCH1(d, K_GEMM_REDUCE, (size_t)m * n, "liiilili", (vae_ref)d->floats, splits, m, n, c, ldc, bias,
+                   act);
 }
 
 static vae_status ocl_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows,
@@ -585,18 +698,14 @@ static vae_status ocl_combine(void *dev, vae_ref log_px, vae_ref log_p_minus_q, 
                    bound, objective, weight, latent_weight, n, k, iwae);
 }
 
+/* Every row is kept. Learning which rows have weight zero would cost a
+   wait in the middle of each step, and with it the device's queue would
+   run dry while the host sizes the backward pass; on a GPU the rows it
+   saves cost less than that and the five launches that move them. */
 static vae_status ocl_select_rows(void *dev, vae_ref weight, int rows, vae_ref kept, int *count)
 {
-    ocl_dev *d = dev;
-    float v;
-    int32_t n;
-    vae_status s = LAUNCH1(d, K_SELECT_ROWS, 1, "lill", weight, rows, kept, (vae_ref)d->floats);
-    if (s == VAE_OK)
-        s = ocl_read(d, d->floats, &v, 1);
-    if (s != VAE_OK)
-        return s;
-    memcpy(&n, &v, sizeof n);
-    *count = n;
+    (void)dev, (void)weight, (void)kept;
+    *count = rows;
     return VAE_OK;
 }
 
@@ -610,28 +719,31 @@ static vae_status ocl_scatter_rows(void *dev, vae_ref x, vae_ref kept, int count
     return LAUNCH1((ocl_dev *)dev, K_SCATTER_ROWS, (size_t)width, "lliii", x, kept, count, rows, width);
 }
 
-static vae_status ocl_all_finite(void *dev, vae_ref x, size_t n, int *finite)
+static vae_status ocl_check_step(void *dev, vae_ref bound, vae_ref objective, int n, vae_ref g, size_t count,
+                                 vae_ref summary)
 {
     ocl_dev *d = dev;
-    float flag = 1.0f;
-    vae_status s = ocl_write(d, d->floats, &flag, 1);
-    if (s == VAE_OK && n)
-        s = LAUNCH1(d, K_ALL_FINITE, n < 4096 ? n : 4096, "lll", x, (vae_ref)n, (vae_ref)d->floats);
+    vae_status s = LAUNCH1(d, K_STEP_SUM, 1, "llil", bound, objective, n, summary);
+    if (s != VAE_OK || !count)
+        return s;
+    /* so that the host need not wait, nothing is read back here: the
+       update reads the flag on the device, the model with the summary */
+    s = LAUNCH1(d, K_FINITE_SCAN, count < 16384 ? count : 16384, "lll", g, (vae_ref)count,
+                summary + VAE_STEP_OK);
     if (s == VAE_OK)
-        s = ocl_read(d, d->floats, &flag, 1);
-    *finite = s == VAE_OK && flag == 1.0f;
+        s = d->cl.clFlush(d->queue) == CL_SUCCESS ? VAE_OK : cl_fail(d, "clFlush", -5);
     return s;
 }
 
 static vae_status ocl_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float b1,
-                           float b2, float eps, long t, int adamax)
+                           float b2, float eps, long t, int adamax, vae_ref ok)
 {
     /* the CPU backend's constants, computed the same way on the host */
     float c1 = 1.0f - (float)pow(b1, (double)t);
     float c2 = (float)sqrt(1.0 - pow(b2, (double)t));
     float vtiny = eps * 1e-4f < 1e-15f ? (eps * 1e-4f) * (eps * 1e-4f) : 1e-30f;
-    return LAUNCH1((ocl_dev *)dev, K_ADAM, n, "lllllffffffi", p, g, m1, m2, (vae_ref)n, (double)(lr / c1),
-                   (double)b1, (double)b2, (double)c2, (double)eps, (double)vtiny, adamax);
+    return LAUNCH1((ocl_dev *)dev, K_ADAM, n, "lllllffffffil", p, g, m1, m2, (vae_ref)n, (double)(lr / c1),
+                   (double)b1, (double)b2, (double)c2, (double)eps, (double)vtiny, adamax, ok);
 }
 
 static const vae_backend opencl_backend = {
@@ -645,7 +757,6 @@ static const vae_backend opencl_backend = {
     .read = ocl_read,
     .zero = ocl_zero,
     .gemm = ocl_gemm,
-    .bias_act = ocl_bias_act,
     .act_backward = ocl_act_backward,
     .reparam = ocl_reparam,
     .reparam_backward = ocl_reparam_backward,
@@ -660,7 +771,7 @@ static const vae_backend opencl_backend = {
     .select_rows = ocl_select_rows,
     .gather_rows = ocl_gather_rows,
     .scatter_rows = ocl_scatter_rows,
-    .all_finite = ocl_all_finite,
+    .check_step = ocl_check_step,
     .adam = ocl_adam,
 };
 

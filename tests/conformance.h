@@ -117,53 +117,77 @@ static void conf_memory(conf *c)
 
 /* ---- layers ---- */
 
+static double conf_act(int act, double v);
+
+/* One product against a double reference: c only written, its padding
+   kept; with epilogue, a bias and tanh after it. The tolerance is the
+   float sum's error bound, k 2^-24 sum |a||b|, with |a|, |b| <= 1. */
+static void conf_gemm_case(conf *c, int ta, int tb, int m, int n, int k, int epilogue)
+{
+    int i, j, p;
+    int lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 3;
+    size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb;
+    size_t nc = (size_t)m * ldc, mark = c->next;
+    float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *cc, *nan = malloc(nc * 4), bias[800];
+    double *want = conf_doubles(nc), tol = 1e-5 * sqrt((double)k + 1) + (double)k * 0x1p-24;
+    vae_ref ra, rb, rc, rbias;
+    conf_fill(c, a, na, -1, 1);
+    conf_fill(c, b, nb, -1, 1);
+    conf_fill(c, bias, (size_t)n, -1, 1);
+    for (i = 0; i < (int)nc; i++)
+        nan[i] = NAN; /* c is written, never read */
+    ra = conf_put(c, a, na);
+    rb = conf_put(c, b, nb);
+    rc = conf_put(c, nan, nc);
+    rbias = conf_put(c, bias, (size_t)n);
+    CHECK(c->be->gemm(c->dev, ta, tb, m, n, k, ra, lda, rb, ldb, rc, ldc, epilogue ? rbias : VAE_NO_REF,
+                      epilogue ? VAE_TANH : VAE_ACT_NONE) == VAE_OK,
+          "gemm failed");
+    cc = conf_get(c, rc, nc);
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) {
+            double s = 0.0;
+            for (p = 0; p < k; p++)
+                s += (double)(ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]) *
+                     (tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j]);
+            want[(size_t)i * ldc + j] = epilogue ? conf_act(VAE_TANH, s + bias[j]) : s;
+        }
+    for (i = 0; i < m; i++) {
+        char what[80];
+        snprintf(what, sizeof what, "ta=%d tb=%d %dx%dx%d%s row %d", ta, tb, m, n, k, epilogue ? " +bias tanh" : "",
+                 i);
+        conf_compare(c, what, cc + (size_t)i * ldc, want + (size_t)i * ldc, (size_t)n, tol);
+    }
+    for (i = 0; i < m; i++)
+        for (j = n; j < ldc; j++)
+            CHECK(isnan(cc[(size_t)i * ldc + j]), "%s: ta=%d tb=%d %dx%dx%d wrote past n", c->op, ta, tb, m, n, k);
+    c->next = mark;
+    free(a);
+    free(b);
+    free(cc);
+    free(nan);
+    free(want);
+}
+
 static void conf_gemm(conf *c)
 {
     static const int sizes[] = {1, 3, 17, 33, 65};
-    int ta, tb, im, in, ik;
+    /* the reference model's products, in the transposes it uses: forward
+       NT, the input's gradient NN, the weights' TN with the batch as k */
+    static const int model[][5] = {
+        {0, 1, 20, 200, 784}, {0, 1, 1000, 784, 200}, {0, 0, 1000, 200, 784},
+        {1, 0, 784, 200, 1000}, {1, 0, 200, 784, 20}, {1, 0, 100, 200, 20},
+    };
+    int ta, tb, im, in, ik, i;
     c->op = "gemm";
     for (ta = 0; ta < 2; ta++)
         for (tb = 0; tb < 2; tb++)
             for (im = 0; im < 5; im++)
                 for (in = 0; in < 5; in++)
-                    for (ik = 0; ik < 5; ik++) {
-                        int m = sizes[im], n = sizes[in], k = sizes[ik], i, j, p;
-                        int lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 3;
-                        size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb;
-                        size_t nc = (size_t)m * ldc, mark = c->next;
-                        float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *cc, *nan = malloc(nc * 4);
-                        double *want = conf_doubles(nc);
-                        vae_ref ra, rb, rc;
-                        conf_fill(c, a, na, -1, 1);
-                        conf_fill(c, b, nb, -1, 1);
-                        for (i = 0; i < (int)nc; i++)
-                            nan[i] = NAN; /* c is written, never read */
-                        ra = conf_put(c, a, na);
-                        rb = conf_put(c, b, nb);
-                        rc = conf_put(c, nan, nc);
-                        CHECK(c->be->gemm(c->dev, ta, tb, m, n, k, ra, lda, rb, ldb, rc, ldc) == VAE_OK, "gemm failed");
-                        cc = conf_get(c, rc, nc);
-                        for (i = 0; i < m; i++)
-                            for (j = 0; j < n; j++) {
-                                double s = 0.0;
-                                for (p = 0; p < k; p++)
-                                    s += (double)(ta ? a[p * lda + i] : a[i * lda + p]) *
-                                         (tb ? b[j * ldb + p] : b[p * ldb + j]);
-                                want[i * ldc + j] = s;
-                            }
-                        /* only the m x n block: the padding keeps its NaN */
-                        for (i = 0; i < m; i++) {
-                            char what[64];
-                            snprintf(what, sizeof what, "ta=%d tb=%d %dx%dx%d row %d", ta, tb, m, n, k, i);
-                            conf_compare(c, what, cc + i * ldc, want + i * ldc, (size_t)n, 1e-5 * sqrt((double)k + 1));
-                        }
-                        c->next = mark;
-                        free(a);
-                        free(b);
-                        free(cc);
-                        free(nan);
-                        free(want);
-                    }
+                    for (ik = 0; ik < 5; ik++)
+                        conf_gemm_case(c, ta, tb, sizes[im], sizes[in], sizes[ik], (im + in + ik) % 4 == 0);
+    for (i = 0; i < (int)(sizeof model / sizeof model[0]); i++)
+        conf_gemm_case(c, model[i][0], model[i][1], model[i][2], model[i][3], model[i][4], i == 0);
 }
 
 static double conf_act(int act, double v)
@@ -201,21 +225,29 @@ static void conf_activations(conf *c)
                     int rows = rows_[ir], cols = cols_[ic], r, j, act = acts[a];
                     size_t n = (size_t)rows * cols, mark = c->next;
                     float *y = malloc(n * 4), *bias = malloc((size_t)cols * 4), *dy = malloc(n * 4);
-                    float *scale = malloc((size_t)rows * 4), *got, *gotd, *gotb;
+                    float *scale = malloc((size_t)rows * 4), *eye = calloc((size_t)cols * cols, 4), *got, *gotd,
+                          *gotb;
                     double *want = conf_doubles(n), *wantd = conf_doubles(n), *wantb = conf_doubles((size_t)cols);
-                    vae_ref ry, rb, rd, rs, rdb;
+                    vae_ref rx, ry, rb, rd, rs, rdb, reye;
                     char what[64];
                     conf_fill(c, y, n, -3, 3);
                     conf_fill(c, bias, (size_t)cols, -1, 1);
                     conf_fill(c, dy, n, -1, 1);
                     conf_fill(c, scale, (size_t)rows, 0, 2);
-                    ry = conf_put(c, y, n);
+                    for (j = 0; j < cols; j++)
+                        eye[j * cols + j] = 1.0f;
+                    rx = conf_put(c, y, n);
+                    ry = conf_take(c, n);
+                    reye = conf_put(c, eye, (size_t)cols * cols);
                     rb = conf_put(c, bias, (size_t)cols);
                     rd = conf_put(c, dy, n);
                     rs = conf_put(c, scale, (size_t)rows);
                     rdb = conf_take(c, (size_t)cols);
-                    c->op = "bias_act";
-                    CHECK(c->be->bias_act(c->dev, ry, rb, rows, cols, act) == VAE_OK, "bias_act failed");
+                    /* y times the identity is y exactly: the epilogue alone */
+                    c->op = "gemm's bias and activation";
+                    CHECK(c->be->gemm(c->dev, 0, 0, rows, cols, cols, rx, cols, reye, cols, ry, cols, rb, act) ==
+                              VAE_OK,
+                          "gemm failed");
                     got = conf_get(c, ry, n);
                     for (r = 0; r < rows; r++)
                         for (j = 0; j < cols; j++)
@@ -239,7 +271,7 @@ static void conf_activations(conf *c)
                     conf_compare(c, what, gotd, wantd, n, 1e-6);
                     conf_compare(c, what, gotb, wantb, (size_t)cols, 1e-5);
                     c->next = mark;
-                    free(y), free(bias), free(dy), free(scale), free(got), free(gotd), free(gotb);
+                    free(y), free(bias), free(dy), free(scale), free(eye), free(got), free(gotd), free(gotb);
                     free(want), free(wantd), free(wantb);
                 }
 }
@@ -627,6 +659,17 @@ static void conf_rows(conf *c)
     rx = conf_put(c, x, ROWS * WIDTH);
     rd = conf_take(c, ROWS * WIDTH);
     CHECK(c->be->select_rows(c->dev, rw, ROWS, rk, &count) == VAE_OK, "select_rows failed");
+    if (count == ROWS) {
+        /* a backend that keeps every row: its gather and scatter still
+           work, on indices from here */
+        for (r = 0; r < n_want; r++) {
+            int32_t i = kept_want[r];
+            float f;
+            memcpy(&f, &i, sizeof f);
+            c->be->write(c->dev, rk + (size_t)r, &f, 1);
+        }
+        count = n_want;
+    }
     CHECK(count == n_want, "%s: %d rows kept, want %d", c->op, count, n_want);
     if (count != n_want) {
         c->next = mark;
@@ -658,33 +701,69 @@ static void conf_rows(conf *c)
 
 /* ---- the update ---- */
 
-static void conf_finite(conf *c)
+/* check_step's summary of bound (n), objective (n) and g (count): the
+   sums in index order, hi + lo, and the finite flag. */
+static void conf_check(conf *c, vae_ref bound, vae_ref objective, int n, vae_ref g, size_t count, float *summary)
 {
-    static const size_t lens[] = {1, 15, 16, 17, 100};
-    float v[100];
+    vae_ref rs = conf_take(c, VAE_STEP_SUMMARY);
+    float *got;
+    CHECK(c->be->check_step(c->dev, bound, objective, n, g, count, rs) == VAE_OK, "check_step failed");
+    got = conf_get(c, rs, VAE_STEP_SUMMARY);
+    memcpy(summary, got, VAE_STEP_SUMMARY * sizeof *got);
+    free(got);
+}
+
+static void conf_check_step(conf *c)
+{
+    static const size_t lens[] = {1, 15, 16, 17, 100, 4099};
+    static float v[4099], b[33], o[33];
     int li, pos, kind;
-    c->op = "all_finite";
-    for (li = 0; li < 5; li++) {
+    float sum[VAE_STEP_SUMMARY];
+    c->op = "check_step";
+    conf_fill(c, b, 33, -300, 10);
+    conf_fill(c, o, 33, -300, 10);
+    for (li = 0; li < 6; li++) {
         size_t n = lens[li], mark = c->next;
-        int finite = -1;
-        vae_ref r;
+        int nb = (int)(n % 33) + 1, i;
+        double wb = 0.0, wo = 0.0;
+        vae_ref r, rb, ro;
         conf_fill(c, v, n, -1e30, 1e30);
         r = conf_put(c, v, n);
-        CHECK(c->be->all_finite(c->dev, r, n, &finite) == VAE_OK && finite == 1, "%s: n=%lu finite", c->op,
-              (unsigned long)n);
+        rb = conf_put(c, b, (size_t)nb);
+        ro = conf_put(c, o, (size_t)nb);
+        for (i = 0; i < nb; i++)
+            wb += b[i], wo += o[i];
+        conf_check(c, rb, ro, nb, r, n, sum);
+        CHECK(sum[VAE_STEP_OK] == 1.0f, "%s: n=%lu finite", c->op, (unsigned long)n);
+        CHECK((double)sum[VAE_STEP_BOUND] + sum[VAE_STEP_BOUND + 1] == wb &&
+                  (double)sum[VAE_STEP_OBJECTIVE] + sum[VAE_STEP_OBJECTIVE + 1] == wo,
+              "%s: sums %.17g %.17g, not %.17g %.17g in order", c->op,
+              (double)sum[VAE_STEP_BOUND] + sum[VAE_STEP_BOUND + 1],
+              (double)sum[VAE_STEP_OBJECTIVE] + sum[VAE_STEP_OBJECTIVE + 1], wb, wo);
         for (kind = 0; kind < 3; kind++)
             for (pos = 0; pos < (int)n; pos += (int)n / 3 + 1) {
                 float bad = kind == 0 ? NAN : kind == 1 ? INFINITY : -INFINITY, keep = v[pos];
                 c->be->write(c->dev, r + (size_t)pos, &bad, 1);
-                CHECK(c->be->all_finite(c->dev, r, n, &finite) == VAE_OK && finite == 0,
-                      "%s: n=%lu, a non-finite value at %d missed", c->op, (unsigned long)n, pos);
+                conf_check(c, rb, ro, nb, r, n, sum);
+                CHECK(sum[VAE_STEP_OK] == 0.0f, "%s: n=%lu, a non-finite value at %d missed", c->op,
+                      (unsigned long)n, pos);
                 c->be->write(c->dev, r + (size_t)pos, &keep, 1);
             }
+        /* a bound or objective that is not finite */
+        for (kind = 0; kind < 2; kind++) {
+            float bad = NAN;
+            vae_ref at = (kind ? ro : rb) + (size_t)(nb - 1);
+            c->be->write(c->dev, at, &bad, 1);
+            conf_check(c, rb, ro, nb, r, n, sum);
+            CHECK(sum[VAE_STEP_OK] == 0.0f, "%s: a NaN %s missed", c->op, kind ? "objective" : "bound");
+            c->be->write(c->dev, at, kind ? &o[nb - 1] : &b[nb - 1], 1);
+        }
         /* values just past the range do not count */
         if (n > 1) {
             float bad = NAN;
             c->be->write(c->dev, r + n - 1, &bad, 1);
-            CHECK(c->be->all_finite(c->dev, r, n - 1, &finite) == VAE_OK && finite == 1, "%s: looked past n", c->op);
+            conf_check(c, rb, ro, nb, r, n - 1, sum);
+            CHECK(sum[VAE_STEP_OK] == 1.0f, "%s: looked past n", c->op);
         }
         c->next = mark;
     }
@@ -700,7 +779,8 @@ static void conf_adam(conf *c)
             float p[N], g[N], m1[N], m2[N], *gp, *gm1, *gm2;
             double wp[N], wm1[N], wm2[N], lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-4;
             size_t mark = c->next;
-            vae_ref rp, rg, rm1, rm2;
+            vae_ref rp, rg, rm1, rm2, zero, one;
+            float zero_flag = 0.0f, one_flag = 1.0f;
             char what[48];
             int i;
             conf_fill(c, p, N, -1, 1);
@@ -711,8 +791,18 @@ static void conf_adam(conf *c)
             rg = conf_put(c, g, N);
             rm1 = conf_put(c, m1, N);
             rm2 = conf_put(c, m2, N);
-            CHECK(c->be->adam(c->dev, rp, rg, rm1, rm2, N, (float)lr, (float)b1, (float)b2, (float)eps, t, adamax) ==
-                      VAE_OK,
+            /* a step whose check failed changes nothing */
+            zero = conf_put(c, &zero_flag, 1);
+            CHECK(c->be->adam(c->dev, rp, rg, rm1, rm2, N, (float)lr, (float)b1, (float)b2, (float)eps, t, adamax,
+                              zero) == VAE_OK,
+                  "adam failed");
+            gp = conf_get(c, rp, N);
+            gm1 = conf_get(c, rm1, N);
+            CHECK(!memcmp(gp, p, sizeof p) && !memcmp(gm1, m1, sizeof m1), "%s: updated with its flag 0", c->op);
+            free(gp), free(gm1);
+            one = conf_put(c, &one_flag, 1);
+            CHECK(c->be->adam(c->dev, rp, rg, rm1, rm2, N, (float)lr, (float)b1, (float)b2, (float)eps, t, adamax,
+                              t == 1 ? one : VAE_NO_REF) == VAE_OK,
                   "adam failed");
             gp = conf_get(c, rp, N);
             gm1 = conf_get(c, rm1, N);
@@ -762,7 +852,7 @@ static int conformance(const vae_backend *be, const void *params)
     conf_likelihoods(&c);
     conf_combine(&c);
     conf_rows(&c);
-    conf_finite(&c);
+    conf_check_step(&c);
     conf_adam(&c);
     be->destroy(c.dev);
     printf("%s backend: every op against the reference, worst relative error %.2e\n", be->name, c.worst);

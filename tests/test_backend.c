@@ -43,11 +43,11 @@ static const char *failing_error(void *dev)
     return "device lost";
 }
 static vae_status failing_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                               vae_ref c, int ldc)
+                               vae_ref c, int ldc, vae_ref bias, int act)
 {
     if (fail_after-- <= 0)
         return VAE_ERR_BACKEND;
-    return vae_backend_cpu()->gemm(dev, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    return vae_backend_cpu()->gemm(dev, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, bias, act);
 }
 
 static void test_failing_backend(void)
@@ -89,10 +89,10 @@ static void test_failing_backend(void)
 /* An update that fails leaves the step counter, which Adam's bias
    correction follows, where it was. */
 static vae_status failing_adam(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float b1,
-                               float b2, float eps, long t, int adamax)
+                               float b2, float eps, long t, int adamax, vae_ref ok)
 {
     (void)dev, (void)p, (void)g, (void)m1, (void)m2, (void)n, (void)lr, (void)b1, (void)b2, (void)eps, (void)t;
-    (void)adamax;
+    (void)adamax, (void)ok;
     return VAE_ERR_BACKEND;
 }
 

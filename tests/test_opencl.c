@@ -40,10 +40,10 @@ static void refused(const char *var, const char *value, const char *expect)
     }
 }
 
-/* One IWAE and one ELBO step with the same eps on both backends: the bound
-   within 1e-5 relative and each gradient within 1e-4 of its tensor's
-   largest magnitude. */
-static void same_step(int objective, int k, int lik, int pri)
+/* A step with the same eps on both backends: the bound within 1e-5
+   relative and each gradient within 1e-4 of its tensor's largest
+   magnitude. */
+static void same_step(int objective, int k, int lik, int pri, int kl)
 {
     vae_config cfg;
     vae_options opt = {0};
@@ -59,10 +59,11 @@ static void same_step(int objective, int k, int lik, int pri)
     cfg.k = k;
     cfg.likelihood = lik;
     cfg.prior = pri;
+    cfg.kl = kl;
     cfg.latent_dim = 8;
     cfg.max_batch = N;
-    snprintf(what, sizeof what, "%s k=%d likelihood %d prior %d", objective == VAE_IWAE ? "iwae" : "elbo", k,
-             lik, pri);
+    snprintf(what, sizeof what, "%s k=%d likelihood %d prior %d kl %d", objective == VAE_IWAE ? "iwae" : "elbo",
+             k, lik, pri, kl);
     vae_rng_seed(&r, 7);
     for (i = 0; i < N * 784; i++)
         x[i] = lik == VAE_BERNOULLI ? (float)(vae_rng_uniform(&r) < 0.3) : (float)vae_rng_uniform(&r);
@@ -102,10 +103,73 @@ static void same_step(int objective, int k, int lik, int pri)
     vae_free(gpu);
 }
 
+/* The GEMM with K split into chunks, as a device with many compute units
+   would split it, against the same reference. */
+static void split_k(void)
+{
+    conf c;
+    char why[200] = "";
+    memset(&c, 0, sizeof c);
+    c.be = vae_backend_opencl();
+    c.align = VAE_BUFFER_ALIGN / sizeof(float);
+    vae_rng_seed(&c.rng, 99);
+    if (c.be->create(&c.dev, CONF_FLOATS, NULL, why, sizeof why) != VAE_OK) {
+        CHECK(0, "create: %s", why);
+        return;
+    }
+    ((ocl_dev *)c.dev)->units = 1000;
+    CHECK(ocl_gemm_splits(c.dev, 1, 0, 784, 200, 1000) > 1 && ocl_gemm_splits(c.dev, 1, 0, 33, 17, 300) > 1,
+          "K is split: %d and %d chunks", ocl_gemm_splits(c.dev, 1, 0, 784, 200, 1000),
+          ocl_gemm_splits(c.dev, 1, 0, 33, 17, 300));
+    c.op = "gemm, K split";
+    conf_gemm_case(&c, 1, 0, 784, 200, 1000, 0);
+    conf_gemm_case(&c, 1, 0, 33, 17, 300, 1);
+    conf_gemm_case(&c, 1, 0, 65, 33, 1001, 0);
+    c.be->destroy(c.dev);
+    printf("opencl backend: the GEMM with K split, worst relative error %.2e\n", c.worst);
+}
+
+/* A training step of the reference model queues at most 50 kernels and
+   waits for the device once, for its summary. */
+static void launches_per_step(int objective, int k)
+{
+    vae_config cfg;
+    vae_options opt = {0};
+    vae *m = NULL;
+    float *x = malloc(20 * 784 * sizeof *x);
+    unsigned long launches, waits;
+    int i;
+    vae_config_init(&cfg);
+    cfg.objective = objective;
+    cfg.k = k;
+    for (i = 0; x && i < 20 * 784; i++)
+        x[i] = (float)(i % 7 < 2);
+    opt.backend = vae_backend_opencl();
+    if (!x || vae_create(&m, &cfg, &opt) != VAE_OK) {
+        CHECK(0, "model: %s", m ? vae_error(m) : "no memory");
+        vae_free(m);
+        free(x);
+        return;
+    }
+    vae_train_step(m, x, 20, NULL, NULL);
+    launches = ((ocl_dev *)m->dev)->launches;
+    waits = ((ocl_dev *)m->dev)->waits;
+    CHECK(vae_train_step(m, x, 20, NULL, NULL) == VAE_OK, "a step: %s", vae_error(m));
+    launches = ((ocl_dev *)m->dev)->launches - launches;
+    waits = ((ocl_dev *)m->dev)->waits - waits;
+    printf("opencl backend: a step of the reference model, %s k=%d batch 20: %lu kernels, %lu wait\n",
+           objective == VAE_IWAE ? "IWAE" : "ELBO", k, launches, waits);
+    CHECK(launches <= 50, "%lu kernels in a step", launches);
+    CHECK(waits == 1, "the host waited %lu times in a step", waits);
+    vae_free(m);
+    free(x);
+}
+
 int main(void)
 {
     char list[4096];
     vae_status s;
+    int i;
     refused("VAE_OPENCL_LIB", "/nonexistent/libOpenCL.so", "cannot be opened");
     s = vae_opencl_devices(list, sizeof list);
     if (s != VAE_OK) {
@@ -123,9 +187,24 @@ int main(void)
               (int)st, why);
     }
     CHECK(conformance(vae_backend_opencl(), NULL), "the OpenCL backend could not be created");
-    same_step(VAE_ELBO, 1, VAE_BERNOULLI, VAE_PRIOR_NORMAL);
-    same_step(VAE_IWAE, 5, VAE_BERNOULLI, VAE_PRIOR_NORMAL);
-    same_step(VAE_IWAE, 50, VAE_BERNOULLI, VAE_PRIOR_NORMAL);
-    same_step(VAE_ELBO, 5, VAE_GAUSSIAN, VAE_PRIOR_MOG);
+    {
+        /* both objectives at k = 1, 5 and 50, each likelihood and prior,
+           and the analytic KL */
+        static const int steps[][5] = {
+            {VAE_ELBO, 1, VAE_BERNOULLI, VAE_PRIOR_NORMAL, VAE_KL_MC},
+            {VAE_IWAE, 1, VAE_GAUSSIAN, VAE_PRIOR_NORMAL, VAE_KL_MC},
+            {VAE_ELBO, 5, VAE_GAUSSIAN, VAE_PRIOR_MOG, VAE_KL_MC},
+            {VAE_IWAE, 5, VAE_BERNOULLI, VAE_PRIOR_NORMAL, VAE_KL_MC},
+            {VAE_ELBO, 50, VAE_BERNOULLI, VAE_PRIOR_MOG, VAE_KL_MC},
+            {VAE_IWAE, 50, VAE_BERNOULLI, VAE_PRIOR_NORMAL, VAE_KL_MC},
+            {VAE_IWAE, 50, VAE_GAUSSIAN, VAE_PRIOR_MOG, VAE_KL_MC},
+            {VAE_ELBO, 5, VAE_BERNOULLI, VAE_PRIOR_NORMAL, VAE_KL_ANALYTIC},
+        };
+        for (i = 0; i < (int)(sizeof steps / sizeof steps[0]); i++)
+            same_step(steps[i][0], steps[i][1], steps[i][2], steps[i][3], steps[i][4]);
+    }
+    split_k();
+    launches_per_step(VAE_ELBO, 1);
+    launches_per_step(VAE_IWAE, 50);
     return check_summary();
 }
