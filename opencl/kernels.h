@@ -166,7 +166,7 @@ static const char *const vae_cl_source[] = {
     "  long i = get_global_id(0), step = get_global_size(0);\n"
     "  for (; i < n; i += step) if (!isfinite(m[x + i])) m[flag] = 0.0f;\n"
     "}\n"
-    "__kernel void adam(__global float *m, long p, long g, long m1, long m2, long n, float step, float b1,\n"
+    "__kernel void adam(__global float *m, long p, long g, long m1, long m2, long n, float lr_t, float b1,\n"
     "                   float b2, float c2, float eps, float vtiny, int adamax, long ok) {\n"
     "  long i = get_global_id(0); float gi, mi, vi;\n"
     "  if (i >= n || (ok != NO_REF && m[ok] == 0.0f)) return;\n"
@@ -174,10 +174,10 @@ static const char *const vae_cl_source[] = {
     "  mi = fabs(mi) < 1e-30f ? 0.0f : mi; m[m1 + i] = mi;\n"
     "  if (!adamax) {\n"
     "    vi = b2 * m[m2 + i] + (1.0f - b2) * gi * gi; vi = vi < vtiny ? 0.0f : vi;\n"
-    "    m[m2 + i] = vi; m[p + i] -= step * mi / (sqrt(vi) / c2 + eps);\n"
+    "    m[m2 + i] = vi; m[p + i] -= lr_t * mi / (sqrt(vi) / c2 + eps);\n"
     "  } else {\n"
     "    float u = fabs(gi) + eps, bu = b2 * m[m2 + i];\n"
-    "    vi = bu > u ? bu : u; m[m2 + i] = vi; m[p + i] -= step * mi / vi;\n"
+    "    vi = bu > u ? bu : u; m[m2 + i] = vi; m[p + i] -= lr_t * mi / vi;\n"
     "  }\n"
     "}\n",
 

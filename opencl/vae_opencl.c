@@ -130,6 +130,7 @@ static const char *const kernel_names[K_COUNT] = {
 
 typedef struct {
     cl_api cl;
+    cl_device_id device;
     cl_context context;
     cl_command_queue queue;
     cl_program program, small_program; /* the second: the GEMM again, in 16 x 16 tiles */
@@ -369,12 +370,16 @@ static vae_status ocl_build(ocl_dev *d, cl_device_id device, const char *const *
         return cl_fail(d, "clCreateProgramWithSource", e);
     e = d->cl.clBuildProgram(*program, 1, &device, options, NULL, NULL);
     if (e != CL_SUCCESS) {
-        char log[1536] = "";
+        /* the whole log (a buffer too small for it gets none), cut to fit */
         size_t n = 0;
-        d->cl.clGetProgramBuildInfo(*program, device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &n);
-        log[sizeof log - 1] = '\0';
-        return ocl_say(d->why, sizeof d->why, VAE_ERR_BACKEND, "the kernels do not build: %s (%d): %s",
-                       cl_error_name(e), (int)e, log);
+        char *log = NULL;
+        if (d->cl.clGetProgramBuildInfo(*program, device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) == CL_SUCCESS &&
+            (log = calloc(n + 1, 1)) != NULL)
+            d->cl.clGetProgramBuildInfo(*program, device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+        ocl_say(d->why, sizeof d->why, VAE_ERR_BACKEND, "the kernels do not build: %s (%d): %s", cl_error_name(e),
+                (int)e, log ? log : "(no log)");
+        free(log);
+        return VAE_ERR_BACKEND;
     }
     return VAE_OK;
 }
@@ -420,6 +425,7 @@ static vae_status ocl_create(void **out, size_t floats, const void *params, char
     props[1] = (cl_context_properties)platform;
     props[2] = 0;
     d->floats = floats;
+    d->device = device;
     d->context = d->cl.clCreateContext(props, 1, &device, NULL, NULL, &e);
     if (e != CL_SUCCESS)
         s = cl_fail(d, "clCreateContext", e);

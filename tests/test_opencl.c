@@ -129,6 +129,26 @@ static void split_k(void)
     printf("opencl backend: the GEMM with K split, worst relative error %.2e\n", c.worst);
 }
 
+/* A kernel that does not build: the reason carries the compiler's log. */
+static void build_failure(void)
+{
+    static const char *const broken[] = {"__kernel void broken(__global float *m) { m[0] = undeclared_name; }\n"};
+    char why[200] = "";
+    void *dev = NULL;
+    cl_program program = NULL;
+    ocl_dev *d;
+    if (vae_backend_opencl()->create(&dev, 1024, NULL, why, sizeof why) != VAE_OK) {
+        CHECK(0, "create: %s", why);
+        return;
+    }
+    d = dev;
+    CHECK(ocl_build(d, d->device, broken, 1, "", &program) == VAE_ERR_BACKEND, "a broken kernel built");
+    CHECK(strstr(d->why, "do not build") && strstr(d->why, "undeclared_name"), "the reason has no log: %s", d->why);
+    if (program)
+        d->cl.clReleaseProgram(program);
+    vae_backend_opencl()->destroy(dev);
+}
+
 /* A training step of the reference model queues at most 50 kernels and
    waits for the device once, for its summary. */
 static void launches_per_step(int objective, int k)
@@ -204,6 +224,7 @@ int main(void)
             same_step(steps[i][0], steps[i][1], steps[i][2], steps[i][3], steps[i][4]);
     }
     split_k();
+    build_failure();
     launches_per_step(VAE_ELBO, 1);
     launches_per_step(VAE_IWAE, 50);
     return check_summary();
