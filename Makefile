@@ -68,7 +68,7 @@ LIB_HDR   := vae.h vae_backend.h rng.h mnist.h
 TOOL_SRC  := $(wildcard tools/*.c)
 TESTS     := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test demo bench install clean features mnist compare
+.PHONY: all test demo bench lib install uninstall clean features mnist compare
 
 all: features vae
 
@@ -110,10 +110,65 @@ bench: all
 	@BENCH_CFLAGS="$(filter -march=% -mprefer-vector-width=% %-mbranches-within-32B-boundaries,$(OPT))" \
 	    BENCH_OMP="$(OMP)" BENCH_DL="$(DL)" BENCH_NO_OPENCL="$(NO_OPENCL)" sh bench/run.sh
 
-install: vae
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include
+# ---- the installable library ----
+#
+# libvae.a and libvae.so.MAJOR (the soname: MAJOR goes up when the ABI
+# changes), built from the same sources without -march=native, since the
+# machine that installs is not always the one that runs; the headers in
+# include/vae/, vae.pc for pkg-config (OpenMP and -ldl in Libs.private, for
+# static links) and the manual page. PREFIX, LIBDIR, INCLUDEDIR, MANDIR and
+# DESTDIR are honoured.
+VERSION_PART = $(shell sed -n 's/^\#define VAE_VERSION_$(1) \([0-9]*\).*/\1/p' vae.h)
+MAJOR      := $(call VERSION_PART,MAJOR)
+VERSION    := $(MAJOR).$(call VERSION_PART,MINOR).$(call VERSION_PART,PATCH)
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+L          := build/lib
+LIB_OBJ    := $(L)/vae.o $(L)/mnist.o $(L)/vae_opencl.o
+LIB_CFLAGS := $(WARN) -O3 -ffp-contract=fast -fno-math-errno -fPIC $(OMP) $(OPENCL_DEF) $(EXTRA_CFLAGS)
+SONAME     := libvae.so.$(MAJOR)
+
+lib: $(L)/libvae.a $(L)/libvae.so.$(VERSION)
+
+$(L):
+	mkdir -p $@
+
+$(L)/vae.o: vae.c $(LIB_HDR) | $(L)
+	$(CC) $(LIB_CFLAGS) -I. -c -o $@ vae.c
+$(L)/mnist.o: mnist.c $(LIB_HDR) | $(L)
+	$(CC) $(LIB_CFLAGS) -I. -c -o $@ mnist.c
+$(L)/vae_opencl.o: $(OPENCL_SRC) $(LIB_HDR) | $(L)
+	$(CC) $(LIB_CFLAGS) -I. -c -o $@ opencl/vae_opencl.c
+
+$(L)/libvae.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+$(L)/libvae.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $(LIB_OBJ) $(OMP) $(LDLIBS)
+
+install: vae lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(INCLUDEDIR)/vae/opencl $(DESTDIR)$(LIBDIR)/pkgconfig \
+	    $(DESTDIR)$(MANDIR)/man1
 	install -m 755 vae $(DESTDIR)$(PREFIX)/bin/vae
-	install -m 644 $(LIB_HDR) $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(LIB_HDR) $(DESTDIR)$(INCLUDEDIR)/vae/
+	install -m 644 opencl/vae_opencl.h $(DESTDIR)$(INCLUDEDIR)/vae/opencl/
+	install -m 644 $(L)/libvae.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(L)/libvae.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvae.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvae.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@PRIVATE@|$(strip -lm $(DL) $(OMP))|' vae.pc.in \
+	    >$(DESTDIR)$(LIBDIR)/pkgconfig/vae.pc
+	install -m 644 docs/vae.1 $(DESTDIR)$(MANDIR)/man1/vae.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/vae $(addprefix $(DESTDIR)$(INCLUDEDIR)/vae/,$(LIB_HDR)) \
+	    $(DESTDIR)$(INCLUDEDIR)/vae/opencl/vae_opencl.h $(DESTDIR)$(LIBDIR)/libvae.a \
+	    $(DESTDIR)$(LIBDIR)/libvae.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libvae.so \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/vae.pc $(DESTDIR)$(MANDIR)/man1/vae.1
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/vae/opencl $(DESTDIR)$(INCLUDEDIR)/vae 2>/dev/null
 
 clean:
 	rm -rf build vae

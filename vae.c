@@ -2167,6 +2167,14 @@ void vae_free(vae *m)
     VAE_FREE(m);
 }
 
+#define VAE_STRING_OF(x) #x
+#define VAE_VERSION_TEXT(major, minor, patch) VAE_STRING_OF(major) "." VAE_STRING_OF(minor) "." VAE_STRING_OF(patch)
+
+const char *vae_version(void)
+{
+    return VAE_VERSION_TEXT(VAE_VERSION_MAJOR, VAE_VERSION_MINOR, VAE_VERSION_PATCH);
+}
+
 const char *vae_error(const vae *m)
 {
     return m ? m->error : "out of memory";

@@ -70,6 +70,16 @@
 extern "C" {
 #endif
 
+/* The library's version. MAJOR goes up when the ABI changes, and it is the
+   shared library's soname: libvae.so.MAJOR. */
+#define VAE_VERSION_MAJOR 1
+#define VAE_VERSION_MINOR 0
+#define VAE_VERSION_PATCH 0
+
+/* "MAJOR.MINOR.PATCH" of the library linked in, which may be newer than
+   the header compiled against. */
+const char *vae_version(void);
+
 typedef enum {
     VAE_OK = 0,
     VAE_ERR_ARG,     /* an argument or configuration is impossible */

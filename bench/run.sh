@@ -31,7 +31,10 @@ ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o b
 echo "# $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $images images per configuration"
 OMP_NUM_THREADS=1 build/rel/bench_gemm
 out=$(mktemp)
-OMP_NUM_THREADS=1 $bin a b c --images "$images" | tee "$out"
+# one process per configuration, so that each one's peak memory is its own
+for c in a b c; do
+    OMP_NUM_THREADS=1 $bin $c --images "$images" | tee -a "$out"
+done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     /usr/bin/python3 bench/torch_bench.py --images "$images" --configs abc --threads 1,2 | tee -a "$out"
 else
@@ -39,17 +42,18 @@ else
 fi
 . bench/configs.sh
 echo
-echo "config                      vae 1 thread   PyTorch best   speed-up"
+echo "config                      vae 1 thread   PyTorch best   speed-up   vae peak RSS"
 for c in a b c; do
     name="$(config_name $c)."
     name=${name%.}
     v=$(awk -v c=$c '$1 == "vae" && $2 == c { print $3 }' "$out")
+    m=$(awk -v c=$c '$1 == "vae_rss" && $2 == c { print $3 }' "$out")
     t=$(awk -v c=$c '$1 == "torch_best" && $2 == c { print $3 }' "$out")
     if [ -n "$t" ]; then
         r=$(awk -v v="$v" -v t="$t" 'BEGIN { printf "%.2fx", t / v }')
-        printf '%s  %10.2f s   %10.2f s   %8s\n' "$name" "$v" "$t" "$r"
+        printf '%s  %10.2f s   %10.2f s   %8s   %9s MB\n' "$name" "$v" "$t" "$r" "$m"
     else
-        printf '%s  %10.2f s   %12s   %8s\n' "$name" "$v" "-" "-"
+        printf '%s  %10.2f s   %12s   %8s   %9s MB\n' "$name" "$v" "-" "-" "$m"
     fi
 done
 

@@ -234,18 +234,77 @@ unsigned char pixel_byte(float p)
     return p == p ? (unsigned char)floorf(255.0f * p + 0.5f) : 0;
 }
 
-vae_status log_likelihoods(vae *m, const float *x, int n, int k, double *ll, thread_governor *gov)
+int image_source_init(image_source *s, const vae_dataset *ds, vae_binarize mode, uint64_t seed)
+{
+    s->ds = ds;
+    s->mode = mode;
+    s->seed = seed;
+    s->next = 0;
+    vae_rng_seed(&s->rng, seed);
+    s->chunk = malloc((size_t)IMAGE_CHUNK * (size_t)ds->dim * sizeof *s->chunk);
+    return s->chunk ? 0 : -1;
+}
+
+void image_source_free(image_source *s)
+{
+    free(s->chunk);
+    s->chunk = NULL;
+}
+
+void image_source_get(image_source *s, int first, int n, float *x)
+{
+    int idx[256], j, nb;
+    if (first < s->next) {
+        vae_rng_seed(&s->rng, s->seed);
+        s->next = 0;
+    }
+    /* the draws of the images before first, made and thrown away */
+    for (; s->next < first; s->next += nb) {
+        nb = first - s->next < 256 ? first - s->next : 256;
+        nb = nb < IMAGE_CHUNK ? nb : IMAGE_CHUNK;
+        for (j = 0; j < nb; j++)
+            idx[j] = s->next + j;
+        vae_dataset_batch(s->ds, idx, nb, s->mode, &s->rng, s->chunk);
+    }
+    for (; s->next < first + n; s->next += nb) {
+        nb = first + n - s->next < 256 ? first + n - s->next : 256;
+        for (j = 0; j < nb; j++)
+            idx[j] = s->next + j;
+        vae_dataset_batch(s->ds, idx, nb, s->mode, &s->rng, x + (size_t)(s->next - first) * (size_t)s->ds->dim);
+    }
+}
+
+vae_status source_bounds(vae *m, image_source *s, int n, vae_objective obj, int k, double *each, double *mean)
+{
+    double sum = 0.0;
+    int i, nb;
+    for (i = 0; i < n; i += nb) {
+        vae_status st;
+        nb = n - i < IMAGE_CHUNK ? n - i : IMAGE_CHUNK;
+        image_source_get(s, i, nb, s->chunk);
+        if ((st = vae_bound_images(m, s->chunk, nb, obj, k, each + i)) != VAE_OK)
+            return st;
+    }
+    for (i = 0; i < n; i++)
+        sum += each[i];
+    if (mean)
+        *mean = sum / n;
+    return VAE_OK;
+}
+
+vae_status log_likelihoods(vae *m, image_source *s, int n, int k, double *ll, thread_governor *gov)
 {
     enum { CHUNK = 100 };
     progress bar;
     double t0 = clock_seconds();
-    int i, nb, dim = vae_get_config(m)->input_dim;
+    int i, nb;
     progress_init(&bar);
     governor_start(gov);
     for (i = 0; i < n; i += nb) {
         vae_status st;
         nb = n - i < CHUNK ? n - i : CHUNK;
-        st = vae_log_likelihood_images(m, x + (size_t)i * (size_t)dim, nb, k, ll + i);
+        image_source_get(s, i, nb, s->chunk);
+        st = vae_log_likelihood_images(m, s->chunk, nb, k, ll + i);
         if (st != VAE_OK) {
             progress_clear(&bar);
             return st;

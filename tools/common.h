@@ -93,10 +93,36 @@ typedef struct {
 } geometry;
 geometry model_geometry(const vae_config *c);
 
-/* Each image's log p(x) estimate with k samples into ll (n), in chunks
-   that show progress on a terminal (K = 5000 over 10,000 images takes
-   minutes) and let gov choose the threads. */
-vae_status log_likelihoods(vae *m, const float *x, int n, int k, double *ll, thread_governor *gov);
+/* A dataset binarised once and for all, handed out as floats a chunk at a
+   time: the floats of a whole test set would take 4 bytes a pixel (31 MB
+   for 10,000 images) beside the set's own byte. A dynamic binarisation
+   draws its stream from seed, image after image, as the whole set at once
+   would. */
+#define IMAGE_CHUNK 500
+typedef struct {
+    const vae_dataset *ds;
+    vae_binarize mode;
+    uint64_t seed;
+    vae_rng rng; /* the stream at image next */
+    int next;
+    float *chunk; /* IMAGE_CHUNK images */
+} image_source;
+
+/* 0, or -1 when out of memory. */
+int image_source_init(image_source *s, const vae_dataset *ds, vae_binarize mode, uint64_t seed);
+void image_source_free(image_source *s);
+
+/* Images [first, first + n) into x, (n, dim). */
+void image_source_get(image_source *s, int first, int n, float *x);
+
+/* Each of the first n images' bound into each (n), and their mean in
+   order into *mean (NULL: not wanted), as vae_bound would give it. */
+vae_status source_bounds(vae *m, image_source *s, int n, vae_objective obj, int k, double *each, double *mean);
+
+/* Each of the first n images' log p(x) estimate with k samples into ll
+   (n), in chunks that show progress on a terminal (K = 5000 over 10,000
+   images takes minutes) and let gov choose the threads. */
+vae_status log_likelihoods(vae *m, image_source *s, int n, int k, double *ll, thread_governor *gov);
 
 /* A mean in [0, 1] as a byte: round(255 * clamp(p, 0, 1)). */
 unsigned char pixel_byte(float p);

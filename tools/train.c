@@ -320,7 +320,8 @@ static int train_parse(train_args *a, int argc, char **argv, int *status)
 
 typedef struct {
     vae_dataset train, val, test;
-    float *val_x, *test_x;     /* fixed, binarised once */
+    image_source val_src, test_src; /* fixed, binarised once */
+    double *each;                   /* (the larger set): each image's bound */
 } run_data;
 
 static void data_free(run_data *d)
@@ -328,8 +329,9 @@ static void data_free(run_data *d)
     vae_dataset_free(&d->train);
     vae_dataset_free(&d->val);
     vae_dataset_free(&d->test);
-    free(d->val_x);
-    free(d->test_x);
+    image_source_free(&d->val_src);
+    image_source_free(&d->test_src);
+    free(d->each);
     memset(d, 0, sizeof *d);
 }
 
@@ -338,7 +340,6 @@ static void data_free(run_data *d)
 static int load_data(const train_args *a, run_data *d)
 {
     vae_dataset *train = &d->train, *test = &d->test;
-    vae_rng rng;
     memset(d, 0, sizeof *d);
     if (a->data) {
         if (vae_dataset_load_dir(train, test, a->data) != VAE_OK) {
@@ -390,11 +391,9 @@ static int load_data(const train_args *a, run_data *d)
         return EXIT_RUNTIME;
     }
     /* each one fixed draw from its own stream when binarisation is dynamic */
-    vae_rng_seed(&rng, a->cfg.seed ^ SEED_TEST);
-    d->test_x = dataset_floats(test, binarizations[a->binarize], &rng);
-    vae_rng_seed(&rng, a->cfg.seed ^ SEED_VAL);
-    d->val_x = a->val ? dataset_floats(&d->val, binarizations[a->binarize], &rng) : NULL;
-    if (!d->test_x || (a->val && !d->val_x)) {
+    d->each = malloc((size_t)(test->n > d->val.n ? test->n : d->val.n) * sizeof *d->each);
+    if (!d->each || image_source_init(&d->test_src, test, binarizations[a->binarize], a->cfg.seed ^ SEED_TEST) ||
+        (a->val && image_source_init(&d->val_src, &d->val, binarizations[a->binarize], a->cfg.seed ^ SEED_VAL))) {
         cli_error("out of memory");
         return EXIT_RUNTIME;
     }
@@ -784,17 +783,20 @@ static int write_pictures(run *r, const log_row *row, int e)
     const char *logs[1], *title = r->a.out;
     double *mean = malloc((size_t)Z * sizeof *mean), *dir = malloc((size_t)2 * Z * sizeof *dir);
     float *check_z = malloc((size_t)REPORT_SAMPLES * Z * sizeof *check_z);
+    /* the first test images, for as long as the pictures take */
+    float *codes_x = malloc((size_t)n_codes * (size_t)c->input_dim * sizeof *codes_x);
     report_inputs in;
     logs[0] = p->log;
     memset(&in, 0, sizeof in);
-    if (!mean || !dir || !check_z) {
+    if (!mean || !dir || !check_z || !codes_x) {
         cli_error("out of memory for the pictures");
         goto done;
     }
+    image_source_get(&r->d.test_src, 0, n_codes, codes_x);
     if (sample_picture(r->m, REPORT_SAMPLES, seed, 0, &samples) != 0 ||
-        reconstruction_picture(r->m, r->d.test_x, n_test < 16 ? n_test : 16, &recon) != 0 ||
+        reconstruction_picture(r->m, codes_x, n_test < 16 ? n_test : 16, &recon) != 0 ||
         curves_chart(logs, &title, 1, &curves) != 0 ||
-        latent_scatter(r->m, r->d.test_x, r->d.test.labels, n_codes, &scatter) != 0)
+        latent_scatter(r->m, codes_x, r->d.test.labels, n_codes, &scatter) != 0)
         goto done;
     if (picture_save(&samples, p->samples, &samples_png, &samples_len) != 0 ||
         picture_save(&recon, p->recon, &recon_png, &recon_len) != 0 ||
@@ -802,7 +804,7 @@ static int write_pictures(run *r, const log_row *row, int e)
         cli_error("cannot write the pictures in '%s': %s", r->a.out, strerror(errno));
         goto done;
     }
-    if ((Z > 2 && explorer_plane(r->m, r->d.test_x, n_codes, mean, dir, in.extent) != 0) ||
+    if ((Z > 2 && explorer_plane(r->m, codes_x, n_codes, mean, dir, in.extent) != 0) ||
         vae_prior_sample(r->m, REPORT_SAMPLES, seed, check_z) != VAE_OK) {
         cli_error("cannot make the report's explorer: %s", vae_error(r->m));
         goto done;
@@ -843,6 +845,7 @@ done:
     free(mean);
     free(dir);
     free(check_z);
+    free(codes_x);
     return status;
 }
 
@@ -868,9 +871,9 @@ static int end_epoch(run *r, double seconds)
         progress_show(&r->bar, label, 1.0, "computing the test bound");
     }
     t0 = clock_seconds();
-    st = vae_bound(r->m, r->d.test_x, r->d.test.n, c->objective, c->k, &row->test_bound);
+    st = source_bounds(r->m, &r->d.test_src, r->d.test.n, c->objective, c->k, r->d.each, &row->test_bound);
     if (st == VAE_OK && r->a.val)
-        st = vae_bound(r->m, r->d.val_x, r->d.val.n, c->objective, c->k, &row->val_bound);
+        st = source_bounds(r->m, &r->d.val_src, r->d.val.n, c->objective, c->k, r->d.each, &row->val_bound);
     if (st == VAE_OK)
         st = vae_prior_perplexity(r->m, &row->perplexity);
     r->eval_seconds = clock_seconds() - t0;
@@ -938,7 +941,7 @@ static int finish_run(run *r)
     c = vae_get_config(final);
     if (r->a.nll_limit && r->a.nll_limit < n_nll)
         n_nll = r->a.nll_limit;
-    if (vae_bound(final, r->d.test_x, r->d.test.n, c->objective, c->k, &bound) != VAE_OK) {
+    if (source_bounds(final, &r->d.test_src, r->d.test.n, c->objective, c->k, r->d.each, &bound) != VAE_OK) {
         cli_error("evaluating the final model failed: %s", vae_error(final));
         goto done;
     }
@@ -948,7 +951,7 @@ static int finish_run(run *r)
             goto done;
         }
         governor_init(&r->gov, r->gov.most, r->gov.fixed);
-        if (log_likelihoods(final, r->d.test_x, n_nll, r->a.nll, each, &r->gov) != VAE_OK) {
+        if (log_likelihoods(final, &r->d.test_src, n_nll, r->a.nll, each, &r->gov) != VAE_OK) {
             cli_error("the test NLL failed: %s", vae_error(final));
             goto done;
         }

@@ -167,9 +167,9 @@ static int cmd_eval(int argc, char **argv)
     vae_dataset ds;
     vae *m = NULL;
     const vae_config *cfg;
-    float *x = NULL;
+    image_source src = {0};
     char path[MAX_PATH];
-    double *bounds = NULL, *lls = NULL;
+    double *bounds = NULL, *lls = NULL, mean;
     thread_governor gov;
     int status;
 
@@ -220,8 +220,7 @@ static int cmd_eval(int argc, char **argv)
     }
     if (a.binarize < 0)
         a.binarize = cfg->likelihood == VAE_GAUSSIAN;
-    x = dataset_floats(&ds, a.binarize ? VAE_GRAY : VAE_BINARY_STATIC, NULL);
-    if (!x) {
+    if (image_source_init(&src, &ds, a.binarize ? VAE_GRAY : VAE_BINARY_STATIC, 0) != 0) {
         cli_error("out of memory");
         goto done;
     }
@@ -232,16 +231,16 @@ static int cmd_eval(int argc, char **argv)
         cli_error("out of memory");
         goto done;
     }
-    if (vae_bound_images(m, x, ds.n, a.objective >= 0 ? (vae_objective)a.objective : cfg->objective,
-                         a.k ? a.k : cfg->k, bounds) != VAE_OK) {
+    if (source_bounds(m, &src, ds.n, a.objective >= 0 ? (vae_objective)a.objective : cfg->objective,
+                      a.k ? a.k : cfg->k, bounds, &mean) != VAE_OK) {
         cli_error("test bound failed: %s", vae_error(m));
         goto done;
     }
-    printf("test_bound %.4f\n", mean_of(bounds, ds.n));
+    printf("test_bound %.4f\n", mean);
     fflush(stdout);
     if (a.nll) {
         governor_init(&gov, a.threads ? a.threads : default_threads(), a.threads != 0);
-        if (log_likelihoods(m, x, ds.n, a.nll, lls, &gov) != VAE_OK) {
+        if (log_likelihoods(m, &src, ds.n, a.nll, lls, &gov) != VAE_OK) {
             cli_error("test_nll failed: %s", vae_error(m));
             goto done;
         }
@@ -256,7 +255,7 @@ static int cmd_eval(int argc, char **argv)
 done:
     vae_free(m);
     vae_dataset_free(&ds);
-    free(x);
+    image_source_free(&src);
     free(bounds);
     free(lls);
     return status;
@@ -316,7 +315,8 @@ static const char examples[] =
     "      --test data/mnist/t10k-images-idx3-ubyte.gz --nll 5000\n"
     "  vae sample --model out/demo/model.vae --out samples.png\n"
     "\n"
-    "'vae help COMMAND' or 'vae COMMAND --help' describes one command.\n";
+    "'vae help COMMAND' or 'vae COMMAND --help' describes one command;\n"
+    "'vae --version' prints the version.\n";
 
 int main(int argc, char **argv)
 {
@@ -342,6 +342,10 @@ int main(int argc, char **argv)
         for (i = 0; i < N_COMMANDS; i++)
             printf("  %-12s %s\n", commands[i].name, commands[i].summary);
         fputs(examples, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("vae %s\n", vae_version());
         return 0;
     }
     cli_error("unknown command '%s'; try 'vae --help'", cmd);
