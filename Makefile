@@ -124,7 +124,8 @@ VERSION    := $(MAJOR).$(call VERSION_PART,MINOR).$(call VERSION_PART,PATCH)
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
-L          := build/lib
+# (a directory per OpenMP setting, so that the objects and vae.pc agree)
+L          := build/lib$(if $(OMP),,-noomp)
 LIB_OBJ    := $(L)/vae.o $(L)/mnist.o $(L)/vae_opencl.o
 LIB_CFLAGS := $(WARN) -O3 -ffp-contract=fast -fno-math-errno -fPIC $(OMP) $(OPENCL_DEF) $(EXTRA_CFLAGS)
 SONAME     := libvae.so.$(MAJOR)

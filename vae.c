@@ -3055,11 +3055,13 @@ static vae_status serialise(vae *m, bytes *b)
 }
 
 /* Durability. A file that vae_write_file writes reaches the disk before
-   it replaces the old one, and the rename is made durable after, where
-   the platform can do it: POSIX fsync of the file and then of its
-   directory; on Windows _commit of the file (NTFS journals the rename).
-   Elsewhere (plain C99 and nothing more) the write is still atomic against
-   a crash of the program, but a power cut may lose the latest file. */
+   it replaces the old one, in one step, and the rename is made durable
+   after, where the platform can do it: POSIX fsync of the file, rename,
+   fsync of its directory; on Windows _commit of the file and MoveFileEx,
+   which replaces the old file and returns once the move is on the disk.
+   Elsewhere (plain C99 and nothing more) rename, which C leaves free to
+   refuse an existing target: the write is still atomic against a crash of
+   the program, but a power cut may lose the latest file. */
 #if defined(__unix__) || (defined(__APPLE__) && defined(__MACH__))
 #include <fcntl.h>
 #include <unistd.h>
@@ -3073,6 +3075,11 @@ static int sync_file(FILE *f)
 
 /* Makes the directory entry of path durable. Some file systems cannot
    sync a directory; the file is in place by then, so that is no error. */
+static int replace_file(const char *from, const char *to)
+{
+    return rename(from, to);
+}
+
 static void sync_directory(const char *path)
 {
     size_t cut = strlen(path);
@@ -3096,11 +3103,30 @@ static void sync_directory(const char *path)
     }
 }
 #elif defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
 #include <io.h>
+#include <windows.h>
 
 static int sync_file(FILE *f)
 {
     return _commit(_fileno(f));
+}
+
+static int replace_file(const char *from, const char *to)
+{
+    DWORD e;
+    if (MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+        return 0;
+    e = GetLastError();
+    errno = e == ERROR_ACCESS_DENIED || e == ERROR_SHARING_VIOLATION ? EACCES
+            : e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? ENOENT
+                                                                      : EIO;
+    return -1;
 }
 
 static void sync_directory(const char *path)
@@ -3112,6 +3138,11 @@ static int sync_file(FILE *f)
 {
     (void)f;
     return 0;
+}
+
+static int replace_file(const char *from, const char *to)
+{
+    return rename(from, to);
 }
 
 static void sync_directory(const char *path)
@@ -3155,19 +3186,11 @@ vae_status vae_write_file(const char *path, const void *data, size_t len, char *
         saved = saved ? saved : EIO;
         say(VAE_ERR_IO, why, why_len, "%s: write failed: %s", tmp, strerror(saved));
         remove(tmp);
-    } else if (rename(tmp, path) != 0) {
-#ifdef _WIN32
-        /* Windows refuses to rename over a file: the old one goes first.
-           Should the rename fail even then, the new one stays in tmp. */
-        failed = remove(path) != 0 || rename(tmp, path) != 0;
-        saved = errno;
-#else
+    } else if (replace_file(tmp, path) != 0) {
         failed = 1;
         saved = errno;
         remove(tmp);
-#endif
-        if (failed)
-            say(VAE_ERR_IO, why, why_len, "%s: cannot rename %s into place: %s", path, tmp, strerror(saved));
+        say(VAE_ERR_IO, why, why_len, "%s: cannot rename %s into place: %s", path, tmp, strerror(saved));
     }
     VAE_FREE(tmp);
     if (failed) {

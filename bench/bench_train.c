@@ -70,12 +70,12 @@ static int run_wall(char which, int images, const float *data, int n_data, const
         governor_step_done(&gov);
     }
     steps = (images + n - 1) / n;
-    t0 = clock_seconds();
+    t0 = platform_wall_seconds();
     for (i = 0; i < steps; i++) {
         vae_train_step(m, data + (size_t)(i * n % (n_data - n)) * 784, n, NULL, &bound);
         governor_step_done(&gov);
     }
-    printf("threads %c %s %.3f\n", which, thread_arg, clock_seconds() - t0);
+    printf("threads %c %s %.3f\n", which, thread_arg, platform_wall_seconds() - t0);
     fflush(stdout);
     vae_free(m);
     return 0;

@@ -23,7 +23,7 @@ images=${BENCH_IMAGES:-60000}
 bin=build/rel/bench_train
 mkdir -p build/rel
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS $BENCH_OMP -I. -o $bin \
-    bench/bench_train.c vae.c mnist.c tools/threads.c tools/progress.c -lm
+    bench/bench_train.c vae.c mnist.c tools/threads.c tools/progress.c tools/platform.c -lm
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/bench_gemm \
     bench/bench_gemm.c -lm
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/kl_variance \

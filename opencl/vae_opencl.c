@@ -230,6 +230,14 @@ static vae_status ocl_load_api(cl_api *cl, char *why, size_t len)
         "libOpenCL.so.1", "libOpenCL.so",
 #endif
     };
+    static const char *const hint =
+#if defined(_WIN32)
+        "a GPU driver installs it";
+#elif defined(__APPLE__)
+        "macOS has it built in";
+#else
+        "install one, e.g. apt-get install ocl-icd-libopencl1 and a driver such as pocl-opencl-icd";
+#endif
     const char *env = getenv("VAE_OPENCL_LIB");
     size_t i;
     memset(cl, 0, sizeof *cl);
@@ -241,9 +249,8 @@ static vae_status ocl_load_api(cl_api *cl, char *why, size_t len)
     for (i = 0; !cl->lib && i < sizeof paths / sizeof paths[0]; i++)
         cl->lib = ocl_open_library(paths[i]);
     if (!cl->lib)
-        return ocl_say(why, len, VAE_ERR_BACKEND,
-                   "no OpenCL loader (libOpenCL.so.1); install one, e.g. apt-get install ocl-icd-libopencl1 "
-                   "and a driver such as pocl-opencl-icd, or set VAE_OPENCL_LIB");
+        return ocl_say(why, len, VAE_ERR_BACKEND, "no OpenCL loader (%s): %s; or set VAE_OPENCL_LIB", paths[0],
+                       hint);
 #define CL_LOAD(name, ret, args)                                                                                 \
     {                                                                                                            \
         void *p_ = ocl_find_symbol(cl->lib, #name);                                                                  \

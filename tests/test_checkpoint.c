@@ -7,11 +7,10 @@
    vae_load_ex sizes the buffers as its caller says. */
 #include "../vae.c"
 #include "check.h"
+#include "portable.h"
 #include "same_model.h"
 
 #include <locale.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 enum { D = 20, Z = 4, B = 3, KMAX = 5 };
 
@@ -468,7 +467,7 @@ static void test_write_file(void)
     free(back);
     CHECK(!fopen(tmp, "rb"), "no temporary file is left");
     /* a directory where the temporary file would go: the write fails */
-    CHECK(mkdir(tmp, 0700) == 0, "mkdir %s", tmp);
+    CHECK(test_mkdir(tmp) == 0, "mkdir %s", tmp);
     errno = 0;
     CHECK(vae_write_file(path, "lost", 4, why, sizeof why) == VAE_ERR_IO && strstr(why, ".tmp") && errno != 0,
           "a failed write says why: %s", why);
@@ -476,7 +475,7 @@ static void test_write_file(void)
               memcmp(back, "new contents", 12) == 0,
           "and keeps the old file");
     free(back);
-    rmdir(tmp);
+    test_rmdir(tmp);
     CHECK(vae_write_file("build/no/such/dir/file", "x", 1, why, sizeof why) == VAE_ERR_IO &&
               strstr(why, "cannot create"),
           "a missing directory: %s", why);

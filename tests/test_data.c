@@ -12,6 +12,7 @@
 #include "../vae.c"
 #include "../mnist.c"
 #include "check.h"
+#include "portable.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -977,7 +978,7 @@ static void test_load_dir(void)
     char dir[600];
 
     snprintf(dir, sizeof dir, "%s/d1", tmpdir);
-    sh("mkdir -p '%s'", dir);
+    test_mkdir(dir);
     st = vae_dataset_load_dir(&train, &test, dir);
     expect_ds_err(&train, st, VAE_ERR_IO, "train-images-idx3-ubyte", NULL, "empty directory");
     CHECK(test.n == 0 && !test.pixels, "empty directory: test set");
@@ -1136,7 +1137,7 @@ int main(void)
 {
     const char *base = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/vae_test_data.XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    if (!test_mkdtemp(tmpdir)) {
         printf("FAIL cannot create a temporary directory %s\n", tmpdir);
         return 1;
     }

@@ -18,10 +18,14 @@ cc=${CC:-cc}
 major=$(sed -n 's/^#define VAE_VERSION_MAJOR \([0-9]*\).*/\1/p' vae.h)
 version=$major.$(sed -n 's/^#define VAE_VERSION_MINOR \([0-9]*\).*/\1/p' vae.h).$(sed -n 's/^#define VAE_VERSION_PATCH \([0-9]*\).*/\1/p' vae.h)
 
-# The outer make's options (SAN=1) stay out: this installs what a user's
-# plain make install would.
+# The outer make's options (SAN=1, which make also puts in the
+# environment) stay out: this installs what a user's plain make install
+# would.
+plain_make() {
+    env -u SAN -u NO_OMP -u NO_OPENCL -u PORTABLE -u EXTRA_CFLAGS MAKEFLAGS='' MAKELEVEL='' make -s "$@"
+}
 install_into() {
-    MAKEFLAGS='' MAKELEVEL='' make -s "$@" install >"$tmp/make.log" 2>&1 || cat "$tmp/make.log"
+    plain_make "$@" install >"$tmp/make.log" 2>&1 || cat "$tmp/make.log"
 }
 
 prefix=$tmp/prefix
@@ -62,9 +66,9 @@ if command -v pkg-config >/dev/null 2>&1; then
             "LD_LIBRARY_PATH='$prefix/lib' ldd '$tmp/embed' | grep -q '$prefix/lib/libvae.so.$major'"
     fi
     # static: libvae.a, with the libraries the .pc file keeps private
-    private=$(pkg-config --static --libs-only-l --libs-only-other vae | tr ' ' '\n' | grep -v '^-lvae$' | tr '\n' ' ')
+    private=$(pkg-config --static --libs vae | tr ' ' '\n' | grep -v -e '^-lvae$' -e '^-L' | tr '\n' ' ')
     $cc $cflags -o "$tmp/embed_static" "$tmp/embed.c" "$prefix/lib/libvae.a" $private 2>"$tmp/cc.log"
-    check "the example links to libvae.a ($(cat "$tmp/cc.log"))" [ -x "$tmp/embed_static" ]
+    check "the example links to libvae.a with $private ($(head -c 300 "$tmp/cc.log"))" [ -x "$tmp/embed_static" ]
     check "the static example runs without libvae.so" sh -c "cd '$tmp/run' && '$tmp/embed_static'"
 else
     skipped "pkg-config is not installed (apt-get install pkg-config)"
@@ -75,9 +79,9 @@ install_into DESTDIR="$tmp/stage" PREFIX=/opt/vae
 check "DESTDIR: the library staged" [ -f "$tmp/stage/opt/vae/lib/libvae.so.$version" ]
 check "DESTDIR: vae.pc names /opt/vae" grep -qx 'prefix=/opt/vae' "$tmp/stage/opt/vae/lib/pkgconfig/vae.pc"
 
-MAKEFLAGS='' MAKELEVEL='' make -s uninstall PREFIX="$prefix" >/dev/null 2>&1
+plain_make uninstall PREFIX="$prefix" >/dev/null 2>&1
 check "make uninstall leaves no file ($(find "$prefix" ! -type d | head -3))" [ -z "$(find "$prefix" ! -type d)" ]
-MAKEFLAGS='' MAKELEVEL='' make -s uninstall DESTDIR="$tmp/stage" PREFIX=/opt/vae >/dev/null 2>&1
+plain_make uninstall DESTDIR="$tmp/stage" PREFIX=/opt/vae >/dev/null 2>&1
 check "make uninstall under DESTDIR leaves no file" [ -z "$(find "$tmp/stage" ! -type d)" ]
 
 if [ "$skip" -gt 0 ]; then

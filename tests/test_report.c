@@ -19,10 +19,9 @@
 #include "../tools/report.c"
 #include "../vae.c"
 #include "check.h"
+#include "portable.h"
 
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define N_CHECK 64
 #define TOL 1e-4
@@ -334,20 +333,20 @@ static char *dump_dom(const char *path)
     char *dom = NULL;
     size_t len = 0, cap = 1 << 20, got;
     FILE *p;
-    if (strchr(path, '\'') || !mkdtemp(profile))
+    if (strchr(path, '\'') || !test_mkdtemp(profile))
         return NULL;
     snprintf(cmd, sizeof cmd,
              "'%s' --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
              "--disable-background-networking --disable-component-update --disable-sync "
              "--user-data-dir=%s --dump-dom 'file://%s#selftest' 2>/dev/null",
              chromium(), profile, path);
-    if ((p = popen(cmd, "r")) != NULL) {
+    if ((p = test_popen(cmd, "r")) != NULL) {
         dom = malloc(cap);
         while ((got = fread(dom + len, 1, cap - len - 1, p)) > 0)
             if ((len += got) == cap - 1)
                 dom = realloc(dom, cap *= 2);
         dom[len] = '\0';
-        pclose(p);
+        test_pclose(p);
     }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", profile);
     if (system(cmd) != 0)
@@ -493,9 +492,9 @@ static void run_case(const test_case *t, int browser)
               "%s: missing parts said to be missing", t->name);
     }
 
-    mkdir("build", 0777);
-    mkdir(OUT_DIR, 0777);
-    if (!getcwd(cwd, sizeof cwd))
+    test_mkdir("build");
+    test_mkdir(OUT_DIR);
+    if (!test_getcwd(cwd, sizeof cwd))
         cwd[0] = '\0';
     snprintf(path, sizeof path, "%s/" OUT_DIR "/%s.html", cwd, t->name);
     f = fopen(path, "wb");

@@ -13,6 +13,7 @@
 #include "../tools/svg.c"
 #include "../tools/pictures.c"
 #include "../tools/report.c"
+#include "../tools/platform.c"
 #include "../tools/progress.c"
 #include "../tools/threads.c"
 #include "../tools/train.c"

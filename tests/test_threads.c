@@ -3,6 +3,7 @@
    on one thread it takes as many more as cores stood idle, up to the
    ceiling. And a governed training run is the same, bit for bit, as one
    on a single thread. */
+#include "../tools/platform.c" /* first: it asks for POSIX */
 #include "../tools/threads.c"
 #include "../tools/progress.c"
 #include "../vae.c"

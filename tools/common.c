@@ -8,19 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "opts.h"
+#include "platform.h"
 #include "progress.h"
 
 int make_dirs(const char *path)
 {
     char buf[MAX_PATH];
-    struct stat st;
     size_t len = strlen(path), i;
     if (len >= sizeof buf) {
         errno = ENAMETOOLONG;
@@ -28,17 +26,17 @@ int make_dirs(const char *path)
     }
     memcpy(buf, path, len + 1);
     for (i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
+        if (!platform_is_separator(buf[i]) && buf[i] != '\0')
             continue;
         buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        /* a part that is there already, or that cannot be made but is a
+           directory (a Windows drive, "C:") */
+        if (platform_mkdir(buf) != 0 && errno != EEXIST && !platform_is_dir(buf))
             return -1;
         buf[i] = path[i];
     }
-    if (stat(path, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
+    if (!platform_is_dir(path)) {
+        errno = ENOTDIR; /* made, or there: a file is in the way */
         return -1;
     }
     return 0;
@@ -47,7 +45,7 @@ int make_dirs(const char *path)
 int join_path(char *buf, size_t size, const char *dir, const char *name)
 {
     size_t len = strlen(dir);
-    const char *sep = len > 0 && dir[len - 1] == '/' ? "" : "/";
+    const char *sep = len > 0 && platform_is_separator(dir[len - 1]) ? "" : "/";
     int n = snprintf(buf, size, "%s%s%s", dir, sep, name);
     return n > 0 && (size_t)n < size;
 }
@@ -296,7 +294,7 @@ vae_status log_likelihoods(vae *m, image_source *s, int n, int k, double *ll, th
 {
     enum { CHUNK = 100 };
     progress bar;
-    double t0 = clock_seconds();
+    double t0 = platform_wall_seconds();
     int i, nb;
     progress_init(&bar);
     governor_start(gov);
@@ -312,7 +310,7 @@ vae_status log_likelihoods(vae *m, image_source *s, int n, int k, double *ll, th
         governor_step_done(gov);
         if (progress_due(&bar)) {
             char info[64], left[16];
-            double rate = (i + nb) / (clock_seconds() - t0);
+            double rate = (i + nb) / (platform_wall_seconds() - t0);
             format_duration((n - i - nb) / rate, left, sizeof left);
             snprintf(info, sizeof info, "%.0f img/s  %s left", rate, left);
             progress_show(&bar, "test_nll", (double)(i + nb) / n, info);

@@ -1,21 +1,12 @@
-/* progress.c — clock and in-place status line; see progress.h. */
-#define _POSIX_C_SOURCE 200809L
-
+/* progress.c — the in-place status line; see progress.h. */
 #include "progress.h"
 
 #include <math.h>
 #include <stdio.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "platform.h"
 
 #define BAR_WIDTH 20
-
-double clock_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 void format_duration(double seconds, char *buf, size_t size)
 {
@@ -36,14 +27,14 @@ void format_duration(double seconds, char *buf, size_t size)
 
 void progress_init(progress *p)
 {
-    p->on = isatty(fileno(stderr));
+    p->on = platform_is_terminal(stderr);
     p->last = -1e30;
     p->len = 0;
 }
 
 int progress_due(const progress *p)
 {
-    return p->on && clock_seconds() - p->last >= 0.1;
+    return p->on && platform_wall_seconds() - p->last >= 0.1;
 }
 
 void progress_show(progress *p, const char *label, double fraction, const char *info)
@@ -65,7 +56,7 @@ void progress_show(progress *p, const char *label, double fraction, const char *
         fprintf(stderr, "%*s", p->len - len, "");
     p->len = len;
     fflush(stderr);
-    p->last = clock_seconds();
+    p->last = platform_wall_seconds();
 }
 
 void progress_clear(progress *p)

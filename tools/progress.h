@@ -1,4 +1,4 @@
-/* progress.h — wall-clock time and a status line redrawn in place.
+/* progress.h — a status line redrawn in place.
 
    The line is drawn on stderr only when stderr is a terminal, at most ten
    times a second, and is plain text ("\r" and padding, no escape codes), so
@@ -9,9 +9,6 @@
 #define VAE_TOOLS_PROGRESS_H
 
 #include <stddef.h>
-
-/* Seconds on a monotonic clock (POSIX CLOCK_MONOTONIC). */
-double clock_seconds(void);
 
 /* "0:42", "12:03" or "2:05:09"; "-:--" for an unknown (negative or not
    finite) duration. */

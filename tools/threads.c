@@ -1,17 +1,13 @@
 /* threads.c — the thread count that is fastest now; see threads.h. */
-#define _POSIX_C_SOURCE 200809L
-
 #include "threads.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "progress.h"
+#include "platform.h"
 
 /* A window lasts this long, and at least MIN_STEPS steps: several of the
    scheduler's time slices, and several ticks of /proc/stat's clock. */
@@ -36,20 +32,6 @@ int default_threads(void)
 #endif
 }
 
-/* Seconds all cores together have been idle since boot (Linux), or -1. */
-static double idle_seconds(void)
-{
-    unsigned long long user, nice, system, idle, iowait;
-    long ticks = sysconf(_SC_CLK_TCK);
-    FILE *f = fopen("/proc/stat", "r");
-    int got;
-    if (!f)
-        return -1.0;
-    got = fscanf(f, "cpu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle, &iowait);
-    fclose(f);
-    return got == 5 && ticks > 0 ? (double)(idle + iowait) / (double)ticks : -1.0;
-}
-
 int threads_for(int now, int most, double wall, double cpu, double idle)
 {
     if (now > 1)
@@ -58,16 +40,6 @@ int threads_for(int now, int most, double wall, double cpu, double idle)
     /* one thread, and the cores that stood idle beside it */
     now = 1 + (int)(idle / wall + 0.25);
     return now < most ? now : most;
-}
-
-/* CPU time of the process, all its threads (clock() wraps after 36
-   minutes where clock_t has 32 bits). */
-static double cpu_seconds(void)
-{
-    struct timespec t;
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0)
-        return 0.0;
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static void use(thread_governor *g, int threads)
@@ -80,9 +52,9 @@ static void use(thread_governor *g, int threads)
 
 static void new_window(thread_governor *g)
 {
-    g->wall = clock_seconds();
-    g->cpu = cpu_seconds();
-    g->idle = idle_seconds();
+    g->wall = platform_wall_seconds();
+    g->cpu = platform_cpu_seconds();
+    g->idle = platform_idle_seconds();
     g->steps = 0;
 }
 
@@ -108,12 +80,12 @@ void governor_step_done(thread_governor *g)
     if (g->fixed)
         return;
     g->steps++;
-    t = clock_seconds();
+    t = platform_wall_seconds();
     wall = t - g->wall;
     if (wall < WINDOW_SECONDS || g->steps < MIN_STEPS)
         return;
-    cpu = cpu_seconds() - g->cpu;
-    idle = g->idle >= 0.0 ? idle_seconds() - g->idle : -1.0;
+    cpu = platform_cpu_seconds() - g->cpu;
+    idle = g->idle >= 0.0 ? platform_idle_seconds() - g->idle : -1.0;
     rate = wall / g->steps;
     if (g->probing) {
         /* more threads must be faster, not only possible */

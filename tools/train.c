@@ -41,11 +41,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common.h"
 #include "opts.h"
 #include "pictures.h"
+#include "platform.h"
 #include "progress.h"
 #include "report.h"
 
@@ -684,7 +684,7 @@ static void show_progress(run *r, double rate)
    asks to stop. */
 static vae_status train_epoch(run *r, double *seconds)
 {
-    double t0 = clock_seconds();
+    double t0 = platform_wall_seconds();
     int n = r->d.train.n, batch = vae_get_config(r->m)->max_batch, nb;
     *seconds = 0.0;
     if (stop_signal)
@@ -707,10 +707,10 @@ static vae_status train_epoch(run *r, double *seconds)
         r->objective_sum += vae_last_objective(r->m) * nb;
         if (progress_due(&r->bar)) {
             double done = (double)r->trained_images + r->position + nb - r->started_at;
-            show_progress(r, done / (r->trained_seconds + clock_seconds() - t0));
+            show_progress(r, done / (r->trained_seconds + platform_wall_seconds() - t0));
         }
     }
-    *seconds = clock_seconds() - t0;
+    *seconds = platform_wall_seconds() - t0;
     return VAE_OK;
 }
 
@@ -870,13 +870,13 @@ static int end_epoch(run *r, double seconds)
         snprintf(label, sizeof label, "epoch %d/%d", e, r->a.epochs);
         progress_show(&r->bar, label, 1.0, "computing the test bound");
     }
-    t0 = clock_seconds();
+    t0 = platform_wall_seconds();
     st = source_bounds(r->m, &r->d.test_src, r->d.test.n, c->objective, c->k, r->d.each, &row->test_bound);
     if (st == VAE_OK && r->a.val)
         st = source_bounds(r->m, &r->d.val_src, r->d.val.n, c->objective, c->k, r->d.each, &row->val_bound);
     if (st == VAE_OK)
         st = vae_prior_perplexity(r->m, &row->perplexity);
-    r->eval_seconds = clock_seconds() - t0;
+    r->eval_seconds = platform_wall_seconds() - t0;
     progress_clear(&r->bar);
     if (st != VAE_OK) {
         cli_error("evaluation failed in epoch %d: %s", e, vae_error(r->m));
@@ -992,15 +992,7 @@ done:
 static int run_epochs(run *r)
 {
     int status;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sa.sa_flags = SA_RESTART; /* a write to a pipe goes on through the signal */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    if (old_int.sa_handler == SIG_IGN) /* started in the background: leave it so */
-        sigaction(SIGINT, &old_int, NULL);
+    platform_catch_stop(on_stop);
     progress_init(&r->bar);
     governor_init(&r->gov, r->a.threads_given ? r->a.threads : default_threads(), r->a.threads_given);
     status = 0;
@@ -1024,8 +1016,7 @@ static int run_epochs(run *r)
             status = end_epoch(r, seconds);
         }
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    platform_release_stop();
     if (status == 0 && stop_signal) {
         /* asked to stop during the last epoch's end: the state is saved,
            and a resume does the final evaluation */
@@ -1419,7 +1410,7 @@ int cmd_train(int argc, char **argv)
     } else {
         r.a = now;
         r.argv = calloc((size_t)(argc > 0 ? argc : 1), sizeof *r.argv);
-        if (!getcwd(r.cwd, sizeof r.cwd))
+        if (platform_cwd(r.cwd, sizeof r.cwd) != 0)
             r.cwd[0] = '\0';
         status = r.argv ? 0 : EXIT_RUNTIME;
         for (i = 0; i < argc && status == 0; i++) {

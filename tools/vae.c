@@ -12,8 +12,8 @@
    (unknown option, impossible value, options that do not fit the data).
    Every failure is one line "vae: <problem>" on stderr.
 
-   The library is C99 only; this program also uses POSIX (clock_gettime,
-   isatty, mkdir, stat).
+   The library is C99 only; what this program needs of the operating
+   system (POSIX or Windows) is in platform.c.
 */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,8 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -34,6 +32,7 @@
 #include "mnist.h"
 #include "opts.h"
 #include "pictures.h"
+#include "platform.h"
 #include "progress.h"
 #include "train.h"
 #include "vae.h"
@@ -323,6 +322,7 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : NULL;
     char *help[] = {"--help"};
     int i;
+    platform_init();
     if (!cmd) {
         cli_error("no command given; try 'vae --help'");
         return EXIT_USAGE;
