@@ -68,15 +68,17 @@ LIB_HDR   := vae.h vae_backend.h rng.h mnist.h
 TOOL_SRC  := $(wildcard tools/*.c)
 TESTS     := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test demo bench lib install uninstall clean features mnist compare
+.PHONY: all vae test demo bench lib install uninstall clean features mnist compare
 
 all: features vae
 
 features:
 	@echo "vae: CC=$(CC) OpenMP=$(if $(OMP),yes,no) native=$(if $(findstring native,$(OPT)),yes,no) build=$(B)"
 
+# ./vae is always the build of this configuration, even when another (SAN=1)
+# copied its own there later
 vae: $(B)/vae
-	cp $< $@
+	@cmp -s $< $@ || cp $< $@
 
 $(B)/vae: $(TOOL_SRC) $(LIB_SRC) $(LIB_HDR) $(OPENCL_SRC) $(wildcard tools/*.h) | $(B)
 	$(CC) $(CFLAGS) -I. -o $@ $(TOOL_SRC) $(LIB_SRC) opencl/vae_opencl.c $(LDLIBS)
