@@ -123,7 +123,8 @@ for platform in $platforms; do
         chmod +x "$dir/vae"
         for s in test_cli test_runs test_device; do
             echo "== $s.sh ($platform)"
-            line=$(VAE_TEST_NO_SIGTERM=1 sh "tests/$s.sh" "$dir/vae" 2>&1 | tee "$dir/$s.out" | tail -n 1)
+            line=$(VAE_TEST_NO_SIGTERM=1 VAE_TEST_UNDER_WINE=1 sh "tests/$s.sh" "$dir/vae" 2>&1 | tee "$dir/$s.out" |
+                tail -n 1)
             grep '^FAIL' "$dir/$s.out"
             echo "$line"
             count "$line"

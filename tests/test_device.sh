@@ -67,13 +67,19 @@ check "OpenCL and CPU test bounds within 0.01 nat" [ "$close" = yes ]
 # seeds 1..6 the test bound moved by 0.42, 0.03, 0.001, 0.0005, 0.43 and
 # 0.02 nat, as a trajectory either stays put or tips. Seed 4 stays put on
 # both CPU builds, so 0.1 nat here is 200 times the CPU's own spread.
+# Under wine (tests/cross.sh) the device is the same PoCL as natively, and
+# this, the longest run, is left to the native test.
 reference="--train $images --holdout 1000 --epochs 1 --pictures off --seed 4"
-"$vae" train $reference --device opencl --out "$tmp/ref_cl" >/dev/null 2>&1
-"$vae" train $reference --out "$tmp/ref_cpu" >/dev/null 2>&1
-drift=$(awk -F, 'NR == FNR && FNR == 2 { a = $3 } NR > FNR && FNR == 2 { d = a - $3; print (d < 0 ? -d : d) }' \
-    "$tmp/ref_cl/log.csv" "$tmp/ref_cpu/log.csv")
-check "one epoch on OpenCL: test bound within 0.1 nat of the CPU's (${drift:-none})" \
-    awk -v d="${drift:-9}" 'BEGIN { exit !(d <= 0.1) }'
+if [ -n "${VAE_TEST_UNDER_WINE:-}" ]; then
+    skipped "one epoch on OpenCL against the CPU: run natively, not under wine"
+else
+    "$vae" train $reference --device opencl --out "$tmp/ref_cl" >/dev/null 2>"$tmp/ref_cl.err"
+    "$vae" train $reference --out "$tmp/ref_cpu" >/dev/null 2>"$tmp/ref_cpu.err"
+    drift=$(awk -F, 'NR == FNR && FNR == 2 { a = $3 } NR > FNR && FNR == 2 { d = a - $3; print (d < 0 ? -d : d) }' \
+        "$tmp/ref_cl/log.csv" "$tmp/ref_cpu/log.csv")
+    check "one epoch on OpenCL: test bound within 0.1 nat of the CPU's (${drift:-none}; $(cat "$tmp/ref_cl.err" "$tmp/ref_cpu.err"))" \
+        awk -v d="${drift:-9}" 'BEGIN { exit !(d <= 0.1) }'
+fi
 
 "$vae" train $tiny --epochs 2 --device opencl --out "$tmp/cl2" >/dev/null 2>&1
 check "two runs on one OpenCL device give the same bits" cmp -s "$tmp/cl/model.vae" "$tmp/cl2/model.vae"
@@ -98,5 +104,9 @@ done
 "$vae" embed --model "$m" --test "$images" --limit 50 --device opencl --out "$tmp/e.csv" >/dev/null 2>&1
 check "embed on OpenCL" [ -s "$tmp/e.csv" ]
 
-echo "$pass passed, $fail failed"
+if [ "$skip" -gt 0 ]; then
+    echo "$pass passed, $fail failed, $skip skipped"
+else
+    echo "$pass passed, $fail failed"
+fi
 [ "$fail" -eq 0 ]
