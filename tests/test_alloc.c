@@ -2,6 +2,7 @@
    vae.c and mnist.c allocate goes through them and comes back; and running
    out of memory at any one of those allocations is a clean VAE_ERR_NOMEM
    with nothing leaked and the checkpoint already on disk intact. */
+#define _POSIX_C_SOURCE 200809L /* for vae.c's fsync, before the first header */
 #include <stdlib.h>
 
 static long hook_calls, hook_live, hook_budget = -1;
