@@ -84,10 +84,16 @@ for platform in $platforms; do
         # a prefix of its own, made now, and its server and services kept
         # up for all the runs: started here, with their output nowhere, so
         # that they hold no pipe that a test's output is read from
+        # The prefix is made first and its server let go (a server started
+        # before the prefix restarts under the first clients, which then
+        # fail with "wine client error"); then one persistent server.
         WINEPREFIX=$(pwd)/$dir/wineprefix WINEDEBUG=-all
         export WINEPREFIX WINEDEBUG
-        wineserver -p </dev/null >/dev/null 2>&1
         wineboot -i </dev/null >/dev/null 2>&1
+        wineserver -k </dev/null >/dev/null 2>&1
+        wineserver -w </dev/null >/dev/null 2>&1
+        wineserver -p </dev/null >/dev/null 2>&1
+        wine cmd /c exit </dev/null >/dev/null 2>&1
     fi
     if ! $cc $flags -I. -o "$dir/vae$exe" $sources $libs; then
         failed "vae does not build for $platform"
