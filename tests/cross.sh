@@ -11,9 +11,14 @@
 # readers, backend conformance, checkpoints, the report's weights), built
 # for the platform and run there; then a short training run, whose log
 # bounds must equal, to the log's last digit, those of a reference build
-# (the native compiler, without -march=native, -ffp-contract=off); for
-# mingw, also the command-line tests, under wine. test_train and the other
-# CLI tests are left out of the emulated ones: they would take many minutes.
+# (the native compiler, without -march=native, -ffp-contract=off), with
+# its pictures on: samples.png must equal the reference's byte for byte,
+# and report.html must be there. tcc also runs test_pictures (which runs
+# the vae beside it, so only where that runs natively) and the
+# command-line tests, as mingw does under wine, so that the program as
+# those compilers build it is tested whole.
+# test_train and the other CLI tests are left out of the emulated ones:
+# they would take many minutes.
 # Static builds leave OpenCL out (no dlopen in a static binary).
 #
 #     sh tests/cross.sh [PLATFORM...]      (default: all of them)
@@ -27,7 +32,7 @@ set -u
 platforms=${*:-s390x aarch64 i686 tcc mingw}
 images=data/mnist/t10k-images-idx3-ubyte.gz
 sources="tools/*.c vae.c mnist.c opencl/vae_opencl.c"
-run_args="train --train $images --holdout 500 --limit 2500 --hidden 64 --latent 8 --epochs 2 --pictures off --threads 1"
+run_args="train --train $images --holdout 500 --limit 2500 --hidden 64 --latent 8 --epochs 2 --threads 1"
 total_pass=0
 total_fail=0
 total_skip=0
@@ -60,18 +65,19 @@ ${CC:-cc} -std=c99 -O3 -fno-math-errno -ffp-contract=off $omp -I. -o "$ref/vae" 
 rm -rf "$ref/run"
 "$ref/vae" $run_args --out "$ref/run" >/dev/null 2>&1
 bounds "$ref/run/log.csv" >"$ref/bounds" 2>/dev/null
-[ -s "$ref/bounds" ] || failed "the reference run"
+[ -s "$ref/bounds" ] && [ -s "$ref/run/samples.png" ] || failed "the reference run"
 
 for platform in $platforms; do
     dir=build/cross/$platform
     exe=
     run=
     libs=-lm
+    tests="rng grad parity data backend checkpoint report"
     case $platform in
     s390x) cc=s390x-linux-gnu-gcc flags="-O2 -static -DVAE_NO_OPENCL" run=qemu-s390x ;;
     aarch64) cc=aarch64-linux-gnu-gcc flags="-O2 -static -DVAE_NO_OPENCL" run=qemu-aarch64 ;;
     i686) cc=i686-linux-gnu-gcc flags="-O2 -static -msse2 -mfpmath=sse -DVAE_NO_OPENCL" ;;
-    tcc) cc=tcc flags="-O2" libs="-lm -ldl" ;;
+    tcc) cc=tcc flags="-O2" libs="-lm -ldl" tests="$tests pictures" ;;
     mingw) cc=x86_64-w64-mingw32-gcc flags="-O2" run=wine exe=.exe ;;
     *)
         failed "unknown platform $platform"
@@ -103,7 +109,7 @@ for platform in $platforms; do
     if [ "$platform" = i686 ] && ! "$dir/vae" --version >/dev/null 2>&1; then
         run=qemu-i386
     fi
-    for t in rng grad parity data backend checkpoint report; do
+    for t in $tests; do
         echo "== test_$t ($platform)"
         if ! $cc $flags -I. -o "$dir/test_$t$exe" "tests/test_$t.c" $libs; then
             failed "test_$t does not build for $platform"
@@ -121,6 +127,20 @@ for platform in $platforms; do
         total_pass=$((total_pass + 1))
     else
         failed "$platform: the log's bounds differ from the reference build's: $(tr '\n' ' ' <"$ref/bounds") against $(bounds "$dir/run/log.csv" 2>/dev/null | tr '\n' ' ') $(cat "$dir/run.err")"
+    fi
+    echo "== the training run's pictures ($platform)"
+    if cmp -s "$dir/run/samples.png" "$ref/run/samples.png" && [ -s "$dir/run/report.html" ]; then
+        echo "1 passed, 0 failed"
+        total_pass=$((total_pass + 1))
+    else
+        failed "$platform: samples.png differs from the reference build's, or is missing, or report.html is: $(ls "$dir/run" 2>/dev/null | tr '\n' ' ') $(cat "$dir/run.err")"
+    fi
+    if [ "$platform" = tcc ]; then
+        echo "== test_cli.sh ($platform)"
+        line=$(sh tests/test_cli.sh "$dir/vae" 2>&1 | tee "$dir/test_cli.out" | tail -n 1)
+        grep '^FAIL' "$dir/test_cli.out"
+        echo "$line"
+        count "$line"
     fi
     if [ "$platform" = mingw ]; then
         # the command-line tests, with a vae that runs the Windows program;

@@ -207,23 +207,21 @@ int load_images(const vae *m, const char *path, const char *labels_path, int lim
     return 0;
 }
 
-geometry model_geometry(const vae_config *c)
+void model_geometry(const vae_config *c, geometry *g)
 {
-    geometry g;
     int side = (int)(sqrt((double)c->input_dim) + 0.5);
     if (c->image_rows > 0) {
-        g.rows = c->image_rows;
-        g.cols = c->image_cols;
-        g.channels = c->image_channels;
+        g->rows = c->image_rows;
+        g->cols = c->image_cols;
+        g->channels = c->image_channels;
     } else if (side * side == c->input_dim) {
-        g.rows = g.cols = side;
-        g.channels = 1;
+        g->rows = g->cols = side;
+        g->channels = 1;
     } else {
-        g.rows = 1;
-        g.cols = c->input_dim;
-        g.channels = 1;
+        g->rows = 1;
+        g->cols = c->input_dim;
+        g->channels = 1;
     }
-    return g;
 }
 
 unsigned char pixel_byte(float p)

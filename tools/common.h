@@ -87,11 +87,15 @@ int load_images(const vae *m, const char *path, const char *labels_path, int lim
 
 /* The model's image geometry; a model that does not know it (a version-1
    checkpoint, or an API caller's) is taken as square when D is a square,
-   else as one row of D pixels. */
+   else as one row of D pixels. Structs go out through pointers, here and
+   everywhere in the program and the library: tcc 0.9.27 stores a struct
+   of 9 to 15 bytes returned in two registers as 16 bytes, over whatever
+   local lies next to its temporary (geometry's 12 bytes overwrote the
+   picture's column count). */
 typedef struct {
     int rows, cols, channels;
 } geometry;
-geometry model_geometry(const vae_config *c);
+void model_geometry(const vae_config *c, geometry *g);
 
 /* A dataset binarised once and for all, handed out as floats a chunk at a
    time: the floats of a whole test set would take 4 bytes a pixel (31 MB

@@ -21,32 +21,32 @@
 
 // ---- grids ----
 
-int picture_grid(picture *p, const float *const *cells, int down, int across, geometry g)
+int picture_grid(picture *p, const float *const *cells, int down, int across, const geometry *g)
 {
-    size_t w = (size_t)across * (g.cols + GRID_PAD) + GRID_PAD, h = (size_t)down * (g.rows + GRID_PAD) + GRID_PAD;
+    size_t w = (size_t)across * (g->cols + GRID_PAD) + GRID_PAD, h = (size_t)down * (g->rows + GRID_PAD) + GRID_PAD;
     int r, c, y, x, k;
     memset(p, 0, sizeof *p);
     if (down < 1 || across < 1 || w > 1 << 15 || h > 1 << 15)
         return -1;
-    p->pixels = malloc(w * h * (size_t)g.channels);
+    p->pixels = malloc(w * h * (size_t)g->channels);
     if (!p->pixels)
         return -1;
     p->width = (int)w;
     p->height = (int)h;
-    p->channels = g.channels;
-    memset(p->pixels, GRID_BACKGROUND, w * h * (size_t)g.channels);
+    p->channels = g->channels;
+    memset(p->pixels, GRID_BACKGROUND, w * h * (size_t)g->channels);
     for (r = 0; r < down; r++)
         for (c = 0; c < across; c++) {
             const float *img = cells[r * across + c];
-            size_t x0 = GRID_PAD + (size_t)c * (g.cols + GRID_PAD), y0 = GRID_PAD + (size_t)r * (g.rows + GRID_PAD);
+            size_t x0 = GRID_PAD + (size_t)c * (g->cols + GRID_PAD), y0 = GRID_PAD + (size_t)r * (g->rows + GRID_PAD);
             if (!img)
                 continue;
             /* the model's values are (row, col, channel), as PNG's */
-            for (y = 0; y < g.rows; y++)
-                for (x = 0; x < g.cols; x++)
-                    for (k = 0; k < g.channels; k++)
-                        p->pixels[((y0 + y) * w + x0 + x) * g.channels + k] =
-                            pixel_byte(img[((size_t)y * g.cols + x) * g.channels + k]);
+            for (y = 0; y < g->rows; y++)
+                for (x = 0; x < g->cols; x++)
+                    for (k = 0; k < g->channels; k++)
+                        p->pixels[((y0 + y) * w + x0 + x) * g->channels + k] =
+                            pixel_byte(img[((size_t)y * g->cols + x) * g->channels + k]);
         }
     return 0;
 }
@@ -86,7 +86,7 @@ static int square_side(int n)
 }
 
 /* A grid of n images (n, D), across columns, row after row. */
-static int grid_of(picture *p, const float *images, int n, int across, geometry g, int D)
+static int grid_of(picture *p, const float *images, int n, int across, const geometry *g, int D)
 {
     int down = (n + across - 1) / across, i, r;
     const float **cells = calloc((size_t)down * across, sizeof *cells);
@@ -106,6 +106,7 @@ int sample_picture(vae *m, int n, uint64_t seed, int binary, picture *p)
     const vae_config *c = vae_get_config(m);
     int D = c->input_dim, status = EXIT_RUNTIME;
     size_t i;
+    geometry g;
     float *z = malloc((size_t)n * c->latent_dim * sizeof *z), *means = malloc((size_t)n * D * sizeof *means);
     if (!z || !means) {
         cli_error("out of memory");
@@ -121,7 +122,8 @@ int sample_picture(vae *m, int n, uint64_t seed, int binary, picture *p)
         for (i = 0; i < (size_t)n * D; i++)
             means[i] = vae_rng_uniform(&rng) < means[i] ? 1.0f : 0.0f;
     }
-    if (grid_of(p, means, n, square_side(n), model_geometry(c), D) != 0) {
+    model_geometry(c, &g);
+    if (grid_of(p, means, n, square_side(n), &g, D) != 0) {
         cli_error("out of memory for a picture of %d images", n);
         goto done;
     }
@@ -137,6 +139,7 @@ int reconstruction_picture(vae *m, const float *x, int n, picture *p)
     const vae_config *c = vae_get_config(m);
     int D = c->input_dim, across = n < RECON_ACROSS ? n : RECON_ACROSS, blocks = (n + across - 1) / across, i;
     int status = EXIT_RUNTIME;
+    geometry g;
     float *mu = malloc((size_t)n * c->latent_dim * sizeof *mu), *means = malloc((size_t)n * D * sizeof *means);
     const float **cells = calloc((size_t)2 * blocks * across, sizeof *cells);
     if (!mu || !means || !cells) {
@@ -153,7 +156,8 @@ int reconstruction_picture(vae *m, const float *x, int n, picture *p)
         cells[(2 * b) * across + col] = x + (size_t)i * D;
         cells[(2 * b + 1) * across + col] = means + (size_t)i * D;
     }
-    if (picture_grid(p, cells, 2 * blocks, across, model_geometry(c)) != 0) {
+    model_geometry(c, &g);
+    if (picture_grid(p, cells, 2 * blocks, across, &g) != 0) {
         cli_error("out of memory for a picture of %d images", 2 * n);
         goto done;
     }
@@ -649,6 +653,7 @@ int cmd_interpolate(int argc, char **argv)
     common_args a = {NULL, NULL, NULL, NULL};
     opt_many pairs = {0, {NULL}};
     int steps = 10, n_test, status, Z, D, r, s, j;
+    geometry g;
     float *x = NULL, *mu = NULL, *z = NULL, *means = NULL;
     vae *m = NULL;
     picture p = {NULL, 0, 0, 0};
@@ -707,7 +712,8 @@ int cmd_interpolate(int argc, char **argv)
         cli_error("%s", vae_error(m));
         goto done;
     }
-    if (grid_of(&p, means, pairs.n * steps, steps, model_geometry(vae_get_config(m)), D) != 0) {
+    model_geometry(vae_get_config(m), &g);
+    if (grid_of(&p, means, pairs.n * steps, steps, &g, D) != 0) {
         cli_error("out of memory for the picture");
         goto done;
     }
@@ -727,6 +733,7 @@ int cmd_manifold(int argc, char **argv)
     common_args a = {NULL, NULL, NULL, NULL};
     const char *dims = "1,2";
     int grid = 20, status, Z, da, db, r, c;
+    geometry g;
     float *z = NULL, *means = NULL;
     double *q = NULL;
     vae *m = NULL;
@@ -781,8 +788,8 @@ int cmd_manifold(int argc, char **argv)
         cli_error("%s", vae_error(m));
         goto done;
     }
-    if (grid_of(&p, means, grid * grid, grid, model_geometry(vae_get_config(m)), vae_get_config(m)->input_dim) !=
-        0) {
+    model_geometry(vae_get_config(m), &g);
+    if (grid_of(&p, means, grid * grid, grid, &g, vae_get_config(m)->input_dim) != 0) {
         cli_error("out of memory for the picture");
         goto done;
     }

@@ -29,7 +29,7 @@ typedef struct {
 /* A grid of down x across tiles; cells[r * across + c] is an image (D
    floats) or NULL for an empty tile. 0, or -1 when out of memory or too
    large. */
-int picture_grid(picture *p, const float *const *cells, int down, int across, geometry g);
+int picture_grid(picture *p, const float *const *cells, int down, int across, const geometry *g);
 
 /* Writes p as a PNG at path, atomically; into *png (malloc'ed, *len bytes)
    too when png is not NULL. 0, or -1 with errno. */
