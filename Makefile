@@ -68,7 +68,7 @@ LIB_HDR   := vae.h vae_backend.h rng.h mnist.h
 TOOL_SRC  := $(wildcard tools/*.c)
 TESTS     := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
-.PHONY: all vae test demo bench lib install uninstall clean features mnist compare
+.PHONY: all vae test demo bench lib install uninstall clean features mnist compare FORCE
 
 all: features vae
 
@@ -80,12 +80,24 @@ features:
 vae: $(B)/vae
 	@cmp -s $< $@ || cp $< $@
 
-$(B)/vae: $(TOOL_SRC) $(LIB_SRC) $(LIB_HDR) $(OPENCL_SRC) $(wildcard tools/*.h) | $(B)
+# A build directory's flags file holds the command line its programs were
+# built with, rewritten only when that changes: everything in the
+# directory depends on it, so that a build with other flags (PORTABLE=1,
+# EXTRA_CFLAGS=..., CC=...) is never kept for this one. The recipe runs
+# every time (FORCE), but make looks at the file's time only after it.
+# $(call flags_file,COMMAND LINE)
+quote = '$(subst ','\'',$(1))'
+flags_file = @printf '%s\n' $(call quote,$(1)) | cmp -s - $@ || printf '%s\n' $(call quote,$(1)) >$@
+
+$(B)/flags: FORCE | $(B)
+	$(call flags_file,$(CC) $(CFLAGS) $(LDLIBS))
+
+$(B)/vae: $(TOOL_SRC) $(LIB_SRC) $(LIB_HDR) $(OPENCL_SRC) $(wildcard tools/*.h) $(B)/flags | $(B)
 	$(CC) $(CFLAGS) -I. -o $@ $(TOOL_SRC) $(LIB_SRC) opencl/vae_opencl.c $(LDLIBS)
 
 # Each test is one translation unit that includes the library sources it
 # needs, so that it can reach their internals (tools/ sources included).
-$(B)/test_%: tests/test_%.c $(wildcard tests/*.h) $(LIB_SRC) $(LIB_HDR) $(OPENCL_SRC) $(TOOL_SRC) $(wildcard tools/*.h) | $(B)
+$(B)/test_%: tests/test_%.c $(wildcard tests/*.h) $(LIB_SRC) $(LIB_HDR) $(OPENCL_SRC) $(TOOL_SRC) $(wildcard tools/*.h) $(B)/flags | $(B)
 	$(CC) $(CFLAGS) -I. -o $@ $< $(LDLIBS)
 
 $(B):
@@ -137,18 +149,21 @@ lib: $(L)/libvae.a $(L)/libvae.so.$(VERSION)
 $(L):
 	mkdir -p $@
 
-$(L)/vae.o: vae.c $(LIB_HDR) | $(L)
+$(L)/flags: FORCE | $(L)
+	$(call flags_file,$(CC) $(LIB_CFLAGS) $(OMP) $(LDLIBS) $(AR))
+
+$(L)/vae.o: vae.c $(LIB_HDR) $(L)/flags | $(L)
 	$(CC) $(LIB_CFLAGS) -I. -c -o $@ vae.c
-$(L)/mnist.o: mnist.c $(LIB_HDR) | $(L)
+$(L)/mnist.o: mnist.c $(LIB_HDR) $(L)/flags | $(L)
 	$(CC) $(LIB_CFLAGS) -I. -c -o $@ mnist.c
-$(L)/vae_opencl.o: $(OPENCL_SRC) $(LIB_HDR) | $(L)
+$(L)/vae_opencl.o: $(OPENCL_SRC) $(LIB_HDR) $(L)/flags | $(L)
 	$(CC) $(LIB_CFLAGS) -I. -c -o $@ opencl/vae_opencl.c
 
-$(L)/libvae.a: $(LIB_OBJ)
+$(L)/libvae.a: $(LIB_OBJ) $(L)/flags
 	rm -f $@
 	$(AR) rcs $@ $(LIB_OBJ)
 
-$(L)/libvae.so.$(VERSION): $(LIB_OBJ)
+$(L)/libvae.so.$(VERSION): $(LIB_OBJ) $(L)/flags
 	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $(LIB_OBJ) $(OMP) $(LDLIBS)
 
 install: vae lib
