@@ -1,4 +1,5 @@
-/* threads.h — by default, as many threads as make the run faster now.
+/* threads.h — by default, as many threads as make the run faster now,
+   and never a run much slower than one thread would have been.
 
    OpenMP's threads wait for each other at the end of every parallel loop,
    and a step has dozens. When another process competes for the cores, one
@@ -6,16 +7,22 @@
    can then take several times as long as one. And small steps may not
    gain from threads at all. So the trainer watches, in windows of a tenth
    of a second:
-   - on c > 1 threads, the CPU time the process got: less than c - 0.5
-     cores' worth means others compete, and it drops to one thread;
-   - on one thread, the time the other cores stood idle (Linux's
-     /proc/stat; elsewhere it assumes all are): with n idle, it tries
-     1 + n threads (up to the ceiling) for a window, and keeps them only if
-     that window's steps were 5% faster; if not, it tries again after 2 s,
-     then after twice as long each time they lose, up to 64 s.
-   A window on a losing setting is all that trying costs, and it is never
-   spent while another process holds the cores. Results do not depend on
-   the thread count, so switching changes no bit. */
+   - on one thread, its speed (the reference) and the time the other
+     cores stood idle (Linux's /proc/stat; elsewhere it assumes all were):
+     with n idle, it tries 1 + n threads (up to the ceiling);
+   - on c > 1 threads, the time lost against the reference: a window that
+     has lost LOSS_EARLY seconds ends at once, and drops to one thread, as
+     does one in which the process got less than c - 0.5 cores of CPU
+     time (others compete); a tried setting stays only if its window was
+     5% faster than the reference.
+   Every window on more threads than one is booked against the reference:
+   a new try starts only while the run has lost, in all, under 2% of its
+   time so far (what the tries gained counts against what they lost), and
+   after a loss not before a hold of 2 s, doubling with each loss up to
+   64 s. So a run never loses more than 2% of its time to trying, plus one
+   cut-short window, however the load on the machine comes and goes.
+   Results do not depend on the thread count, so switching changes no
+   bit. */
 #ifndef VAE_TOOLS_THREADS_H
 #define VAE_TOOLS_THREADS_H
 
@@ -25,8 +32,10 @@ typedef struct {
     int now;                 /* threads in use */
     double wall, cpu, idle;  /* at the window's start: clocks, idle seconds of all cores (-1: unknown) */
     int steps;               /* in the window */
-    int probing;             /* this window tries more threads */
-    double ref;              /* seconds per step on one thread, before the try */
+    int trying;              /* this window tries more threads */
+    double one_thread_step;  /* seconds per step on one thread, in its latest window (0: none yet) */
+    double started;          /* wall clock at governor_init */
+    double lost;             /* seconds lost on more threads against one (gained: negative) */
     double hold, next_try;   /* when to try more threads again */
 } thread_governor;
 
