@@ -157,19 +157,27 @@ static inline float fast_sigmoid(float x)
    NC columns at a time, into panels NR columns wide; A, MC rows by KC at a
    time, into panels MR rows tall; both zero-padded to whole panels. The
    micro-kernel then multiplies an MR x KC panel by a KC x NR panel with
-   MR x NR accumulators that the compiler keeps in vector registers.
+   MR x NR accumulators held in vector registers.
 
    Packing only rearranges, and where it would not pay the micro-kernel
    reads an operand in place instead: MR rows of A, MR columns of A^T or NR
    columns of B, a stride apart (B^T must always be packed, and so must the
    ragged last panels). See gemm_blocked for when.
 
-   Each C element is summed in the same order whatever the tiling of
-   threads, so results do not depend on the thread count. */
+   There is one micro-kernel per instruction set (gemm_kernels below), each
+   with the tile and blocking its registers and caches want; the CPU
+   backend picks the best one the processor has when a model is created
+   (cpuid), so a library built for any x86-64 runs AVX2 or AVX-512 code
+   where they exist. The plain-C kernel is the reference and the fallback.
 
-/* MR x NR accumulators fill most of the vector registers; 10 rows also
-   divide the batch sizes (20) and widths (200, 100) used most. Measured
-   choices are in docs/DESIGN.md. */
+   Each C element is summed in the same order whatever the tiling of
+   threads, so results do not depend on the thread count. Kernels differ in
+   rounding only: every one sums each K block in order, from a product, and
+   most fuse each multiply-add. */
+
+/* The plain-C kernel's tile: MR x NR accumulators fill most of the vector
+   registers of what the compiler was told it may use; 10 rows also divide
+   the batch sizes (20) and widths (200, 100) used most. */
 #if defined(__AVX512F__)
 #define GEMM_MR 10
 #define GEMM_NR 32
@@ -180,23 +188,342 @@ static inline float fast_sigmoid(float x)
 #define GEMM_MR 4
 #define GEMM_NR 8
 #endif
-/* A B panel (KC x NR, 16 KB) and the MC / MR panels of A streaming past
-   it (15 KB) fit a 32 KB L1 together. */
-#ifndef GEMM_KC
-#define GEMM_KC 128
-#endif
-#ifndef GEMM_MC
-#define GEMM_MC (GEMM_MR == 4 ? 32 : 30)
-#endif
-#if GEMM_MC % GEMM_MR
-#error "GEMM_MC must be a multiple of GEMM_MR"
-#endif
-#define GEMM_NC 1024
-#define GEMM_AHEAD 8 /* rows fetched ahead by pack_along */
+#define GEMM_TILE_MAX (16 * 32) /* the largest tile of any kernel */
+#define GEMM_AHEAD 8            /* rows fetched ahead by pack_along */
 
-#define GEMM_APACK ((size_t)GEMM_MC * GEMM_KC)
-#define GEMM_BPACK ((size_t)GEMM_KC * GEMM_NC)
-#define GEMM_PACK (GEMM_APACK + GEMM_BPACK) /* one thread's packing buffers */
+/* The x86-64 kernels are written with intrinsics in functions compiled for
+   their instruction set alone (target attributes), so that a build for
+   any x86-64 has them; gcc 5 and clang 3.8 have both. 32-bit x86 has too
+   few vector registers for their tiles. */
+#if defined(__x86_64__) && !defined(__TINYC__) && !defined(VAE_NO_SIMD) &&                                      \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
+#define GEMM_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(VAE_NO_SIMD)
+#define GEMM_NEON 1
+#include <arm_neon.h>
+#endif
+
+/* c (rows x NR tile, row stride ldc) = a * b, or += with add, for b: kc
+   rows of NR values, bs floats apart (NR when packed), and a: rows x kc
+   values. The first step sets the accumulators (kc >= 1 always). Each
+   kernel comes in two layouts of A: panels, whose MR values per step are
+   side by side, ld apart (packed, or A^T in place), and rows of A in
+   place, ld apart. */
+typedef void gemm_micro_fn(int kc, const float *restrict a, size_t ld, const float *restrict b, size_t bs,
+                           float *restrict c, int ldc, int add);
+
+/* d[j * ldd + i] = s[i * ld + j] for an 8 x 8 block: the transposing
+   copy's step, with vector shuffles where the kernel has them. */
+typedef void gemm_transpose_fn(const float *restrict s, size_t ld, float *restrict d, size_t ldd);
+
+typedef struct {
+    const char *name;
+    int mr, nr;     /* the register tile */
+    int kc, mc, nc; /* blocks: a KC x NR panel of B stays in L1, MC x KC of A in L2; NC columns of B at a time */
+    /* [r]: the kernel for the first r rows of a tile, 1 <= r <= mr; NULL
+       below mr where there is none (a ragged tile then goes through a
+       buffer) */
+    gemm_micro_fn *const *panels, *const *rows;
+    gemm_transpose_fn *transpose8; /* NULL: element by element */
+    int (*available)(void);        /* NULL: always */
+} gemm_kernel;
+
+/* The plain-C kernel, whole tiles only. The j loop outside the i loop,
+   over one flat accumulator array, is the form that both gcc and clang
+   turn into MR x (NR / vector width) register accumulators with broadcast
+   FMAs. The body is written once, as a macro, for the two layouts of A
+   (element (i, p) at a[i * ROW + p * STEP]), so that each loop's
+   addressing is known at compile time. */
+#define GEMM_MICRO(name, ROW, STEP)                                            \
+    static void name(int kc, const float *restrict a, size_t ld, const float *restrict b, size_t bs, \
+                     float *restrict c, int ldc, int add)                      \
+    {                                                                          \
+        float t[GEMM_MR * GEMM_NR];                                            \
+        int i, j, p;                                                           \
+        for (j = 0; j < GEMM_NR; j++) {                                        \
+            const float bj = b[j];                                             \
+            for (i = 0; i < GEMM_MR; i++)                                      \
+                t[i * GEMM_NR + j] = a[i * (ROW)] * bj;                        \
+        }                                                                      \
+        for (p = 1; p < kc; p++) {                                             \
+            const float *restrict bp = b + p * bs;                             \
+            const float *restrict ap = a + p * (STEP);                         \
+            for (j = 0; j < GEMM_NR; j++) {                                    \
+                const float bj = bp[j];                                        \
+                for (i = 0; i < GEMM_MR; i++)                                  \
+                    t[i * GEMM_NR + j] += ap[i * (ROW)] * bj;                  \
+            }                                                                  \
+        }                                                                      \
+        if (add) {                                                             \
+            for (i = 0; i < GEMM_MR; i++)                                      \
+                for (j = 0; j < GEMM_NR; j++)                                  \
+                    c[(size_t)i * ldc + j] += t[i * GEMM_NR + j];              \
+        } else {                                                               \
+            for (i = 0; i < GEMM_MR; i++)                                      \
+                for (j = 0; j < GEMM_NR; j++)                                  \
+                    c[(size_t)i * ldc + j] = t[i * GEMM_NR + j];               \
+        }                                                                      \
+    }
+
+GEMM_MICRO(gemm_c_panel, 1, ld)
+GEMM_MICRO(gemm_c_row, ld, 1)
+static gemm_micro_fn *const gemm_c_panels[GEMM_MR + 1] = {[GEMM_MR] = gemm_c_panel};
+static gemm_micro_fn *const gemm_c_rows[GEMM_MR + 1] = {[GEMM_MR] = gemm_c_row};
+
+/* The SIMD kernels keep their accumulators in named variables, one
+   register each (gcc spilled an array of vectors to the stack at every
+   step), written out from these row lists: one body per instruction set,
+   instantiated for each row count and both layouts of A, with the strides
+   known at compile time. Kernels of fewer rows than the tile serve a
+   ragged last panel of A without a buffer. */
+#define GEMM_ROWS1(X) X(0)
+#define GEMM_ROWS2(X) GEMM_ROWS1(X) X(1)
+#define GEMM_ROWS3(X) GEMM_ROWS2(X) X(2)
+#define GEMM_ROWS4(X) GEMM_ROWS3(X) X(3)
+#define GEMM_ROWS5(X) GEMM_ROWS4(X) X(4)
+#define GEMM_ROWS6(X) GEMM_ROWS5(X) X(5)
+#define GEMM_ROWS7(X) GEMM_ROWS6(X) X(6)
+#define GEMM_ROWS8(X) GEMM_ROWS7(X) X(7)
+#define GEMM_ROWS9(X) GEMM_ROWS8(X) X(8)
+#define GEMM_ROWS10(X) GEMM_ROWS9(X) X(9)
+/* the row counts 1 .. R, for the instances */
+#define GEMM_COUNTS6(X) X(1) X(2) X(3) X(4) X(5) X(6)
+#define GEMM_COUNTS8(X) GEMM_COUNTS6(X) X(7) X(8)
+#define GEMM_COUNTS10(X) GEMM_COUNTS8(X) X(9) X(10)
+
+/* name_p<R> and name_r<R>: BODY(GEMM_ROWS<R>) with A as panels and as
+   rows (row: floats from one row of the tile to the next; step: from one
+   p to the next) */
+#define GEMM_INSTANCES(name, TARGET, BODY, R)                                  \
+    TARGET static void name##_p##R(int kc, const float *restrict a, size_t ld, const float *restrict b,   \
+                                   size_t bs, float *restrict c, int ldc, int add)                       \
+    {                                                                          \
+        const size_t row = 1, step = ld;                                       \
+        BODY(GEMM_ROWS##R)                                                     \
+    }                                                                          \
+    TARGET static void name##_r##R(int kc, const float *restrict a, size_t ld, const float *restrict b,   \
+                                   size_t bs, float *restrict c, int ldc, int add)                       \
+    {                                                                          \
+        const size_t row = ld, step = 1;                                       \
+        BODY(GEMM_ROWS##R)                                                     \
+    }
+
+#ifdef GEMM_X86
+/* The processor's and the operating system's support: cpuid's feature
+   bits, and XCR0's saying that the OS saves the vector registers. */
+static unsigned long long x86_xcr0(void)
+{
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+static int x86_avx2(void)
+{
+    unsigned a, b, c, d;
+    int fma, osxsave;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    fma = (c >> 12) & 1;
+    osxsave = (c >> 27) & 1;
+    if (!fma || !osxsave || (x86_xcr0() & 6) != 6) /* XMM and YMM state */
+        return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((b >> 5) & 1);
+}
+
+static int x86_avx512(void)
+{
+    unsigned a, b, c, d;
+    return x86_avx2() && (x86_xcr0() & 0xe6) == 0xe6 /* and opmask, ZMM0-15 high halves, ZMM16-31 */ &&
+           __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((b >> 16) & 1);
+}
+
+/* AVX2 + FMA: 6 x 16, as BLIS and OpenBLAS use on Haswell and Zen. Twelve
+   ymm accumulators, two loads of B and a broadcast of A per row: 15 of the
+   16 registers; 12 FMAs per step against 2 loads and 6 broadcasts, which
+   the load ports issue in the FMAs' shadow. KC 256: the 16 KB panel of B
+   and the 6 KB panel of A fit a 32 KB L1. */
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+#define AVX2_DECLARE(i) __m256 c##i##_0, c##i##_1;
+#define AVX2_FIRST(i)                                                          \
+    x = _mm256_broadcast_ss(a + (i) * row);                                    \
+    c##i##_0 = _mm256_mul_ps(x, b0);                                           \
+    c##i##_1 = _mm256_mul_ps(x, b1);
+#define AVX2_NEXT(i)                                                           \
+    x = _mm256_broadcast_ss(ap + (i) * row);                                   \
+    c##i##_0 = _mm256_fmadd_ps(x, b0, c##i##_0);                               \
+    c##i##_1 = _mm256_fmadd_ps(x, b1, c##i##_1);
+#define AVX2_STORE(i)                                                          \
+    if (add) {                                                                 \
+        c##i##_0 = _mm256_add_ps(_mm256_loadu_ps(c + (size_t)(i) * ldc), c##i##_0);                      \
+        c##i##_1 = _mm256_add_ps(_mm256_loadu_ps(c + (size_t)(i) * ldc + 8), c##i##_1);                  \
+    }                                                                          \
+    _mm256_storeu_ps(c + (size_t)(i) * ldc, c##i##_0);                         \
+    _mm256_storeu_ps(c + (size_t)(i) * ldc + 8, c##i##_1);
+#define AVX2_BODY(ROWS)                                                        \
+    __m256 x, b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);            \
+    int p;                                                                     \
+    ROWS(AVX2_DECLARE)                                                         \
+    ROWS(AVX2_FIRST)                                                           \
+    for (p = 1; p < kc; p++) {                                                 \
+        const float *ap = a + p * step;                                        \
+        b0 = _mm256_loadu_ps(b + p * bs);                                      \
+        b1 = _mm256_loadu_ps(b + p * bs + 8);                                  \
+        ROWS(AVX2_NEXT)                                                        \
+    }                                                                          \
+    ROWS(AVX2_STORE)
+#define AVX2_INSTANCES(R) GEMM_INSTANCES(gemm_avx2, AVX2_TARGET, AVX2_BODY, R)
+GEMM_COUNTS6(AVX2_INSTANCES)
+#define AVX2_P(R) gemm_avx2_p##R,
+#define AVX2_R(R) gemm_avx2_r##R,
+static gemm_micro_fn *const gemm_avx2_panels[] = {NULL, GEMM_COUNTS6(AVX2_P)};
+static gemm_micro_fn *const gemm_avx2_rows[] = {NULL, GEMM_COUNTS6(AVX2_R)};
+
+/* 8 loads, 24 shuffles and 8 stores in place of 64 loads and 64 stores */
+AVX2_TARGET static void gemm_avx_transpose8(const float *restrict s, size_t ld, float *restrict d, size_t ldd)
+{
+    __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld), r2 = _mm256_loadu_ps(s + 2 * ld);
+    __m256 r3 = _mm256_loadu_ps(s + 3 * ld), r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld);
+    __m256 r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
+    /* pairs of rows interleaved, then quadruples: each 128-bit half of
+       u<i> holds four rows' elements i and i + 4 ... */
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    /* ... and the halves of rows 0-3 and 4-7 are joined */
+    _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* AVX-512: 10 x 32, twenty zmm accumulators of the 32 (the plain-C
+   kernel's tile when compiled for AVX-512, where 8x32, 12x32, 6x64 and
+   14x32 were slower). */
+#define AVX512_TARGET __attribute__((target("avx512f")))
+#define AVX512_DECLARE(i) __m512 c##i##_0, c##i##_1;
+#define AVX512_FIRST(i)                                                        \
+    x = _mm512_set1_ps(a[(i) * row]);                                          \
+    c##i##_0 = _mm512_mul_ps(x, b0);                                           \
+    c##i##_1 = _mm512_mul_ps(x, b1);
+#define AVX512_NEXT(i)                                                         \
+    x = _mm512_set1_ps(ap[(i) * row]);                                         \
+    c##i##_0 = _mm512_fmadd_ps(x, b0, c##i##_0);                               \
+    c##i##_1 = _mm512_fmadd_ps(x, b1, c##i##_1);
+#define AVX512_STORE(i)                                                        \
+    if (add) {                                                                 \
+        c##i##_0 = _mm512_add_ps(_mm512_loadu_ps(c + (size_t)(i) * ldc), c##i##_0);                      \
+        c##i##_1 = _mm512_add_ps(_mm512_loadu_ps(c + (size_t)(i) * ldc + 16), c##i##_1);                 \
+    }                                                                          \
+    _mm512_storeu_ps(c + (size_t)(i) * ldc, c##i##_0);                         \
+    _mm512_storeu_ps(c + (size_t)(i) * ldc + 16, c##i##_1);
+#define AVX512_BODY(ROWS)                                                      \
+    __m512 x, b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);           \
+    int p;                                                                     \
+    ROWS(AVX512_DECLARE)                                                       \
+    ROWS(AVX512_FIRST)                                                         \
+    for (p = 1; p < kc; p++) {                                                 \
+        const float *ap = a + p * step;                                        \
+        b0 = _mm512_loadu_ps(b + p * bs);                                      \
+        b1 = _mm512_loadu_ps(b + p * bs + 16);                                 \
+        ROWS(AVX512_NEXT)                                                      \
+    }                                                                          \
+    ROWS(AVX512_STORE)
+#define AVX512_INSTANCES(R) GEMM_INSTANCES(gemm_avx512, AVX512_TARGET, AVX512_BODY, R)
+GEMM_COUNTS10(AVX512_INSTANCES)
+#define AVX512_P(R) gemm_avx512_p##R,
+#define AVX512_R(R) gemm_avx512_r##R,
+static gemm_micro_fn *const gemm_avx512_panels[] = {NULL, GEMM_COUNTS10(AVX512_P)};
+static gemm_micro_fn *const gemm_avx512_rows[] = {NULL, GEMM_COUNTS10(AVX512_R)};
+#endif
+
+#ifdef GEMM_NEON
+/* NEON: 8 x 8, sixteen q accumulators of the 32, two loads of B and a
+   broadcast of A per row. */
+#define NEON_DECLARE(i) float32x4_t c##i##_0, c##i##_1;
+#define NEON_FIRST(i)                                                          \
+    x = vld1q_dup_f32(a + (i) * row);                                          \
+    c##i##_0 = vmulq_f32(x, b0);                                               \
+    c##i##_1 = vmulq_f32(x, b1);
+#define NEON_NEXT(i)                                                           \
+    x = vld1q_dup_f32(ap + (i) * row);                                         \
+    c##i##_0 = vfmaq_f32(c##i##_0, x, b0);                                     \
+    c##i##_1 = vfmaq_f32(c##i##_1, x, b1);
+#define NEON_STORE(i)                                                          \
+    if (add) {                                                                 \
+        c##i##_0 = vaddq_f32(vld1q_f32(c + (size_t)(i) * ldc), c##i##_0);      \
+        c##i##_1 = vaddq_f32(vld1q_f32(c + (size_t)(i) * ldc + 4), c##i##_1);  \
+    }                                                                          \
+    vst1q_f32(c + (size_t)(i) * ldc, c##i##_0);                                \
+    vst1q_f32(c + (size_t)(i) * ldc + 4, c##i##_1);
+#define NEON_BODY(ROWS)                                                        \
+    float32x4_t x, b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);                   \
+    int p;                                                                     \
+    ROWS(NEON_DECLARE)                                                         \
+    ROWS(NEON_FIRST)                                                           \
+    for (p = 1; p < kc; p++) {                                                 \
+        const float *ap = a + p * step;                                        \
+        b0 = vld1q_f32(b + p * bs);                                            \
+        b1 = vld1q_f32(b + p * bs + 4);                                        \
+        ROWS(NEON_NEXT)                                                        \
+    }                                                                          \
+    ROWS(NEON_STORE)
+#define NEON_INSTANCES(R) GEMM_INSTANCES(gemm_neon, , NEON_BODY, R)
+GEMM_COUNTS8(NEON_INSTANCES)
+#define NEON_P(R) gemm_neon_p##R,
+#define NEON_R(R) gemm_neon_r##R,
+static gemm_micro_fn *const gemm_neon_panels[] = {NULL, GEMM_COUNTS8(NEON_P)};
+static gemm_micro_fn *const gemm_neon_rows[] = {NULL, GEMM_COUNTS8(NEON_R)};
+#endif
+
+/* Best first. Blocking: the KC x NR panel of B and the MR x KC panels of A
+   streaming past it fit a 32 KB L1 (a whole MC x KC block of A too, for
+   the narrow tiles); MC rows of A and NC columns of B are few enough that
+   the model's products (n <= 784) pack B once per K block. */
+static const gemm_kernel gemm_kernels[] = {
+#ifdef GEMM_X86
+    {"avx512", 10, 32, 128, 30, 1024, gemm_avx512_panels, gemm_avx512_rows, gemm_avx_transpose8, x86_avx512},
+    {"avx2", 6, 16, 256, 72, 1024, gemm_avx2_panels, gemm_avx2_rows, gemm_avx_transpose8, x86_avx2},
+#endif
+#ifdef GEMM_NEON
+    {"neon", 8, 8, 256, 64, 1024, gemm_neon_panels, gemm_neon_rows, NULL, NULL},
+#endif
+    {"c", GEMM_MR, GEMM_NR, 128, GEMM_MR == 4 ? 32 : 30, 1024, gemm_c_panels, gemm_c_rows, NULL, NULL},
+};
+#define GEMM_KERNELS ((int)(sizeof gemm_kernels / sizeof gemm_kernels[0]))
+
+/* The kernel called name ("auto" or NULL: the best this processor runs),
+   or NULL when there is no such kernel or the processor lacks it. */
+static const gemm_kernel *gemm_kernel_named(const char *name)
+{
+    int i;
+    for (i = 0; i < GEMM_KERNELS; i++) {
+        const gemm_kernel *g = &gemm_kernels[i];
+        int wanted = !name || strcmp(name, "auto") == 0 || strcmp(name, g->name) == 0;
+        if (wanted && (!g->available || g->available()))
+            return g;
+    }
+    return NULL;
+}
+
+/* Floats of one thread's packing buffers: an MC x KC block of A and a
+   KC x NC block of B. */
+static size_t gemm_pack_floats(const gemm_kernel *g)
+{
+    return (size_t)g->mc * g->kc + (size_t)g->kc * g->nc;
+}
 
 #ifdef VAE_TEST
 /* The reference every fast path is tested against (tests define VAE_TEST
@@ -231,7 +558,13 @@ static void gemm_naive(int ta, int tb, int m, int n, int k, const float *a, int 
    micro-kernel reads them where they are. Rows are copied one at a time,
    each once for all panels, and rows lie a stride apart that the hardware
    prefetchers do not follow, so the copy asks for rows GEMM_AHEAD ahead. */
-static void pack_along(const float *src, int ld, int p0, int kc, int x0, int xc, int w, int in_place, float *out)
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define ALWAYS_INLINE inline
+#endif
+static ALWAYS_INLINE void pack_along_w(const float *src, int ld, int p0, int kc, int x0, int xc, int w,
+                                       int in_place, float *out)
 {
     int p, q, x;
     for (p = 0; p < kc; p++) {
@@ -255,10 +588,29 @@ static void pack_along(const float *src, int ld, int p0, int kc, int x0, int xc,
     }
 }
 
+/* (The copy of w floats per panel is a call to memcpy unless w is known
+   at compile time: each width the kernels use gets its own copy of the
+   loop, here and in pack_across.) */
+static void pack_along(const float *src, int ld, int p0, int kc, int x0, int xc, int w, int in_place, float *out)
+{
+#define PACK_ALONG(W)                                                          \
+    case W:                                                                    \
+        pack_along_w(src, ld, p0, kc, x0, xc, W, in_place, out);               \
+        break;
+    switch (w) {
+        PACK_ALONG(4) PACK_ALONG(5) PACK_ALONG(6) PACK_ALONG(7) PACK_ALONG(8) PACK_ALONG(9) PACK_ALONG(10)
+        PACK_ALONG(16) PACK_ALONG(32)
+    default:
+        pack_along_w(src, ld, p0, kc, x0, xc, w, in_place, out);
+    }
+#undef PACK_ALONG
+}
+
 /* The same panels from src with element (p, x) at src[x * ld + p]: a
    transpose, done in 8 x 8 blocks so that reads and writes both stay within
    a few cache lines. With in_place, whole panels are left out. */
-static void pack_across(const float *src, int ld, int p0, int kc, int x0, int xc, int w, int in_place, float *out)
+static ALWAYS_INLINE void pack_across_w(gemm_transpose_fn *transpose8, const float *src, int ld, int p0, int kc,
+                                        int x0, int xc, int w, int in_place, float *out)
 {
     int q, p, x;
     for (q = 0; q < xc; q += w) {
@@ -271,9 +623,12 @@ static void pack_across(const float *src, int ld, int p0, int kc, int x0, int xc
             memset(dst, 0, sizeof(float) * (size_t)w * kc);
         for (xb = 0; xb + 8 <= width; xb += 8) {
             for (pb = 0; pb + 8 <= kc; pb += 8)
-                for (xx = 0; xx < 8; xx++)
-                    for (pp = 0; pp < 8; pp++)
-                        dst[(size_t)(pb + pp) * w + xb + xx] = s[(size_t)(xb + xx) * ld + pb + pp];
+                if (transpose8)
+                    transpose8(s + (size_t)xb * ld + pb, (size_t)ld, dst + (size_t)pb * w + xb, (size_t)w);
+                else
+                    for (xx = 0; xx < 8; xx++)
+                        for (pp = 0; pp < 8; pp++)
+                            dst[(size_t)(pb + pp) * w + xb + xx] = s[(size_t)(xb + xx) * ld + pb + pp];
             for (pp = pb; pp < kc; pp++)
                 for (xx = 0; xx < 8; xx++)
                     dst[(size_t)pp * w + xb + xx] = s[(size_t)(xb + xx) * ld + pp];
@@ -284,88 +639,67 @@ static void pack_across(const float *src, int ld, int p0, int kc, int x0, int xc
     }
 }
 
-/* op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels. */
-static void pack_a(int ta, int in_place, const float *a, int lda, int i0, int mc, int p0, int kc, float *out)
+static void pack_across(gemm_transpose_fn *transpose8, const float *src, int ld, int p0, int kc, int x0, int xc,
+                        int w, int in_place, float *out)
+{
+#define PACK_ACROSS(W)                                                         \
+    case W:                                                                    \
+        pack_across_w(transpose8, src, ld, p0, kc, x0, xc, W, in_place, out);  \
+        break;
+    switch (w) {
+        PACK_ACROSS(4) PACK_ACROSS(5) PACK_ACROSS(6) PACK_ACROSS(7) PACK_ACROSS(8) PACK_ACROSS(9) PACK_ACROSS(10)
+        PACK_ACROSS(16) PACK_ACROSS(32)
+    default:
+        pack_across_w(transpose8, src, ld, p0, kc, x0, xc, w, in_place, out);
+    }
+#undef PACK_ACROSS
+}
+
+/* op(A)[i0 .. i0+mc, p0 .. p0+kc) into mr-row panels. */
+static void pack_a(const gemm_kernel *kern, int ta, int in_place, const float *a, int lda, int i0, int mc, int p0,
+                   int kc, int mr, float *out)
 {
     if (ta)
-        pack_along(a, lda, p0, kc, i0, mc, GEMM_MR, in_place, out);
+        pack_along(a, lda, p0, kc, i0, mc, mr, in_place, out);
     else
-        pack_across(a, lda, p0, kc, i0, mc, GEMM_MR, in_place, out);
+        pack_across(kern->transpose8, a, lda, p0, kc, i0, mc, mr, in_place, out);
 }
 
-/* op(B)[p0 .. p0+kc, j0 .. j0+nc) into NR-column panels. */
-static void pack_b(int tb, int in_place, const float *b, int ldb, int p0, int kc, int j0, int nc, float *out)
+/* op(B)[p0 .. p0+kc, j0 .. j0+nc) into nr-column panels. */
+static void pack_b(const gemm_kernel *kern, int tb, int in_place, const float *b, int ldb, int p0, int kc, int j0,
+                   int nc, float *out)
 {
+    int nr = kern->nr;
     if (tb)
-        pack_across(b, ldb, p0, kc, j0, nc, GEMM_NR, 0, out);
+        pack_across(kern->transpose8, b, ldb, p0, kc, j0, nc, nr, 0, out);
     else
-        pack_along(b, ldb, p0, kc, j0, nc, GEMM_NR, in_place, out);
+        pack_along(b, ldb, p0, kc, j0, nc, nr, in_place, out);
 }
 
-/* c (MR x NR tile, row stride ldc) = a * b, or += with add, for b: kc rows
-   of NR values, bs floats apart (NR when packed), and a: MR x kc values,
-   element (i, p) at a[i * ROW + p * STEP]. The j loop outside the i loop,
-   over one flat accumulator array, is the form that both gcc and clang turn
-   into MR x (NR / vector width) register accumulators with broadcast FMAs.
-   The first step sets the accumulators (kc >= 1 always). Always a
-   whole tile: edge tiles go through a buffer (gemm_edge), so this loop is
-   the only one that must be fast.
 
-   The body is written once, as a macro, for the two layouts of A: panels,
-   whose MR values per step are side by side (packed, or A^T in place), and
-   rows of A in place, one stride apart, so that each loop's addressing is
-   known at compile time. */
-#define GEMM_MICRO(name, ROW, STEP)                                            \
-    static void name(int kc, const float *restrict a, size_t ld, const float *restrict b, size_t bs, \
-                     float *restrict c, int ldc, int add)                      \
-    {                                                                          \
-        float t[GEMM_MR * GEMM_NR];                                            \
-        int i, j, p;                                                           \
-        for (j = 0; j < GEMM_NR; j++) {                                        \
-            const float bj = b[j];                                             \
-            for (i = 0; i < GEMM_MR; i++)                                      \
-                t[i * GEMM_NR + j] = a[i * (ROW)] * bj;                        \
-        }                                                                      \
-        for (p = 1; p < kc; p++) {                                             \
-            const float *restrict bp = b + p * bs;                             \
-            const float *restrict ap = a + p * (STEP);                         \
-            for (j = 0; j < GEMM_NR; j++) {                                    \
-                const float bj = bp[j];                                        \
-                for (i = 0; i < GEMM_MR; i++)                                  \
-                    t[i * GEMM_NR + j] += ap[i * (ROW)] * bj;                  \
-            }                                                                  \
-        }                                                                      \
-        if (add) {                                                             \
-            for (i = 0; i < GEMM_MR; i++)                                      \
-                for (j = 0; j < GEMM_NR; j++)                                  \
-                    c[(size_t)i * ldc + j] += t[i * GEMM_NR + j];              \
-        } else {                                                               \
-            for (i = 0; i < GEMM_MR; i++)                                      \
-                for (j = 0; j < GEMM_NR; j++)                                  \
-                    c[(size_t)i * ldc + j] = t[i * GEMM_NR + j];               \
-        }                                                                      \
-    }
-
-GEMM_MICRO(gemm_micro, 1, ld)      /* panel: MR values a step, steps ld apart */
-GEMM_MICRO(gemm_micro_rows, ld, 1) /* MR rows of A, ld apart */
-
-/* An edge tile, rows x cols of it in c: computed whole into a buffer. */
-static void gemm_edge(int by_rows, int kc, const float *a, size_t ld, const float *b, size_t bs, float *c,
-                      int ldc, int rows, int cols, int add)
+/* A tile of rows x cols in c, with the kernel for those rows (or a whole
+   tile's, into a buffer, where cols < nr or there is none). */
+static void gemm_tile(const gemm_kernel *kern, int by_rows, int kc, const float *a, size_t ld, const float *b,
+                      size_t bs, float *c, int ldc, int rows, int cols, int add)
 {
-    float t[GEMM_MR * GEMM_NR];
-    int i, j;
-    if (by_rows)
-        gemm_micro_rows(kc, a, ld, b, bs, t, GEMM_NR, 0);
-    else
-        gemm_micro(kc, a, ld, b, bs, t, GEMM_NR, 0);
+    gemm_micro_fn *const *fns = by_rows ? kern->rows : kern->panels;
+    float t[GEMM_TILE_MAX];
+    int i, j, nr = kern->nr;
+    if (cols == nr && fns[rows]) {
+        fns[rows](kc, a, ld, b, bs, c, ldc, add);
+        return;
+    }
+    fns[fns[rows] ? rows : kern->mr](kc, a, ld, b, bs, t, nr, 0);
     for (i = 0; i < rows; i++)
         for (j = 0; j < cols; j++)
-            c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * GEMM_NR + j] : t[i * GEMM_NR + j];
+            c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * nr + j] : t[i * nr + j];
 }
 
-/* One GEMM's shape and operands, as gemm_blocked's parts see them. */
+/* One GEMM's shape, operands and kernel, as gemm_blocked's parts see them. */
 typedef struct {
+    const gemm_kernel *kern;
+    int mr, mc; /* the tile's rows for this product (kern->mr, or fewer where m divides better), and
+                   the rows of A packed at a time: a multiple of mr */
     int ta, tb, m, n, k, lda, ldb, ldc;
     int a_in_place, b_in_place;
     const float *a, *b;
@@ -377,61 +711,78 @@ typedef struct {
 static void gemm_row_block(const gemm_job *g, float *ap, const float *bpack, int ic, int mc, int jc, int nc, int pc,
                            int kc)
 {
+    const gemm_kernel *kern = g->kern;
     int add = pc > 0; /* later K blocks accumulate */
-    int mpanels = (mc + GEMM_MR - 1) / GEMM_MR, npanels = (nc + GEMM_NR - 1) / GEMM_NR, t;
-    pack_a(g->ta, g->a_in_place, g->a, g->lda, ic, mc, pc, kc, ap);
+    int mr = g->mr, nr = kern->nr, mpanels = (mc + mr - 1) / mr, npanels = (nc + nr - 1) / nr, t;
+    pack_a(kern, g->ta, g->a_in_place, g->a, g->lda, ic, mc, pc, kc, mr, ap);
     for (t = 0; t < npanels * mpanels; t++) {
         int jr = t / mpanels, ir = t % mpanels;
-        int i = ir * GEMM_MR, j = jr * GEMM_NR;
-        int rows = min_int(GEMM_MR, mc - i), cols = min_int(GEMM_NR, nc - j);
-        int a_direct = g->a_in_place && rows == GEMM_MR, b_direct = g->b_in_place && cols == GEMM_NR;
+        int i = ir * mr, j = jr * nr;
+        int rows = min_int(mr, mc - i), cols = min_int(nr, nc - j);
+        int a_direct = g->a_in_place && rows == mr, b_direct = g->b_in_place && cols == nr;
         int by_rows = a_direct && !g->ta;
         const float *pa = !a_direct ? ap + (size_t)i * kc
                           : g->ta   ? g->a + (size_t)pc * g->lda + ic + i
                                     : g->a + (size_t)(ic + i) * g->lda + pc;
         const float *pb = b_direct ? g->b + (size_t)pc * g->ldb + jc + j : bpack + (size_t)j * kc;
-        size_t as = a_direct ? (size_t)g->lda : GEMM_MR, bs = b_direct ? (size_t)g->ldb : GEMM_NR;
+        size_t as = a_direct ? (size_t)g->lda : (size_t)mr, bs = b_direct ? (size_t)g->ldb : (size_t)nr;
         float *ct = g->c + (size_t)(ic + i) * g->ldc + jc + j;
-        if (rows < GEMM_MR || cols < GEMM_NR)
-            gemm_edge(by_rows, kc, pa, as, pb, bs, ct, g->ldc, rows, cols, add);
-        else if (by_rows)
-            gemm_micro_rows(kc, pa, as, pb, bs, ct, g->ldc, add);
-        else
-            gemm_micro(kc, pa, as, pb, bs, ct, g->ldc, add);
+        gemm_tile(kern, by_rows, kc, pa, as, pb, bs, ct, g->ldc, rows, cols, add);
     }
 }
 
-/* Rows i0 .. i1 of C, whole, with pack (GEMM_PACK floats) to itself. */
+/* Rows i0 .. i1 of C, whole, with pack (gemm_pack_floats) to itself. */
 static void gemm_rows(const gemm_job *g, float *pack, int i0, int i1)
 {
-    float *ap = pack, *bp = pack + GEMM_APACK;
-    int jc, pc, ic, jr;
-    for (jc = 0; jc < g->n; jc += GEMM_NC) {
-        int nc = min_int(GEMM_NC, g->n - jc), npanels = (nc + GEMM_NR - 1) / GEMM_NR;
-        for (pc = 0; pc < g->k; pc += GEMM_KC) {
-            int kc = min_int(GEMM_KC, g->k - pc);
+    const gemm_kernel *kern = g->kern;
+    float *ap = pack, *bp = pack + (size_t)kern->mc * kern->kc;
+    int jc, pc, ic, jr, nr = kern->nr;
+    for (jc = 0; jc < g->n; jc += kern->nc) {
+        int nc = min_int(kern->nc, g->n - jc), npanels = (nc + nr - 1) / nr;
+        for (pc = 0; pc < g->k; pc += kern->kc) {
+            int kc = min_int(kern->kc, g->k - pc);
             for (jr = 0; jr < npanels; jr++) {
-                int j = jr * GEMM_NR;
-                pack_b(g->tb, g->b_in_place, g->b, g->ldb, pc, kc, jc + j, min_int(GEMM_NR, nc - j),
+                int j = jr * nr;
+                pack_b(kern, g->tb, g->b_in_place, g->b, g->ldb, pc, kc, jc + j, min_int(nr, nc - j),
                        bp + (size_t)j * kc);
             }
-            for (ic = i0; ic < i1; ic += GEMM_MC)
-                gemm_row_block(g, ap, bp, ic, min_int(GEMM_MC, i1 - ic), jc, nc, pc, kc);
+            for (ic = i0; ic < i1; ic += g->mc)
+                gemm_row_block(g, ap, bp, ic, min_int(g->mc, i1 - ic), jc, nc, pc, kc);
         }
     }
 }
 
-/* pack: GEMM_PACK floats for each of `threads` threads. Threads split C by
-   rows, in whole MR panels, and each packs all of B for itself: a packed B
-   shared between threads costs more than packing it twice, as each thread
-   reads the panels the other wrote from the other core's cache, and the
-   next K block writes them again under it (two threads gained 1.0x on the
-   200 x 200 weight gradient with K = 1000, and 1.7x in place of 1.9x on
-   the decoder's products). Nor do the threads wait for each other before
-   the end. Every C tile has one owner and the same sums in the same order
-   as on one thread. */
-static void gemm_blocked(float *pack, int threads, int ta, int tb, int m, int n, int k, const float *a, int lda,
-                         const float *b, int ldb, float *c, int ldc)
+/* The rows of a tile for a product of m rows: of the row counts the kernel
+   has, down to two thirds of its tile (fewer would leave too few FMAs in
+   flight to hide their latency), the one that computes the fewest rows,
+   counting the padding of a ragged last panel, with a row's cost for each
+   panel's stores and calls: m = 20 on a 6-row kernel takes four tiles of
+   5 rows, not 6 + 6 + 6 + 2, and m = 200 takes 6-row tiles. */
+static int gemm_tile_rows(const gemm_kernel *kern, int m)
+{
+    int best = kern->mr, r;
+    double best_cost = 1e300;
+    for (r = kern->mr; 3 * r >= 2 * kern->mr; r--) {
+        double panels = (double)((m + r - 1) / r), cost = panels * r + panels;
+        if (kern->panels[r] && kern->rows[r] && cost < best_cost) {
+            best = r;
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
+/* pack: gemm_pack_floats(kern) floats for each of `threads` threads.
+   Threads split C by rows, in whole MR panels, and each packs all of B for
+   itself: a packed B shared between threads costs more than packing it
+   twice, as each thread reads the panels the other wrote from the other
+   core's cache, and the next K block writes them again under it (two
+   threads gained 1.0x on the 200 x 200 weight gradient with K = 1000, and
+   1.7x in place of 1.9x on the decoder's products). Nor do the threads
+   wait for each other before the end. Every C tile has one owner and the
+   same sums in the same order as on one thread. */
+static void gemm_blocked(const gemm_kernel *kern, float *pack, int threads, int ta, int tb, int m, int n, int k,
+                         const float *a, int lda, const float *b, int ldb, float *c, int ldc)
 {
     gemm_job g;
     if (m <= 0 || n <= 0)
@@ -442,6 +793,9 @@ static void gemm_blocked(float *pack, int threads, int ta, int tb, int m, int n,
             memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof *c);
         return;
     }
+    g.kern = kern;
+    g.mr = gemm_tile_rows(kern, m);
+    g.mc = kern->mc / g.mr * g.mr;
     g.ta = ta;
     g.tb = tb;
     g.m = m;
@@ -460,15 +814,16 @@ static void gemm_blocked(float *pack, int threads, int ta, int tb, int m, int n,
        are short enough to stay in L1 anyway (small k). Rows of A always
        pay, as their transposing copy is the dearest: A^T in place touches
        a new cache line at every step, MR rows of A one each per 16 steps. */
-    g.a_in_place = !ta || k <= 32 || n <= 2 * GEMM_NR;
-    g.b_in_place = !tb && (k <= 32 || m <= 4 * GEMM_MR);
+    g.a_in_place = !ta || k <= 32 || n <= 2 * kern->nr;
+    g.b_in_place = !tb && (k <= 32 || m <= 4 * kern->mr);
 #ifdef _OPENMP
-    if (threads > 1 && m > GEMM_MC && (double)m * min_int(n, GEMM_NC) * min_int(k, GEMM_KC) >= 8.0 * OMP_MIN_WORK) {
+    if (threads > 1 && m > kern->mc &&
+        (double)m * min_int(n, kern->nc) * min_int(k, kern->kc) >= 8.0 * OMP_MIN_WORK) {
 #pragma omp parallel num_threads(threads)
         {
-            int t = omp_get_thread_num(), nt = omp_get_num_threads(), panels = (m + GEMM_MR - 1) / GEMM_MR;
-            int i0 = (int)((long)panels * t / nt) * GEMM_MR, i1 = (int)((long)panels * (t + 1) / nt) * GEMM_MR;
-            gemm_rows(&g, pack + (size_t)t * GEMM_PACK, i0, min_int(i1, m));
+            int t = omp_get_thread_num(), nt = omp_get_num_threads(), panels = (m + g.mr - 1) / g.mr;
+            int i0 = (int)((long)panels * t / nt) * g.mr, i1 = (int)((long)panels * (t + 1) / nt) * g.mr;
+            gemm_rows(&g, pack + (size_t)t * gemm_pack_floats(kern), i0, min_int(i1, m));
         }
         return;
     }
@@ -477,6 +832,7 @@ static void gemm_blocked(float *pack, int threads, int ta, int tb, int m, int n,
 #endif
     gemm_rows(&g, pack, 0, m);
 }
+
 /* ---- CPU backend ----------------------------------------------------------
 
    Every op of vae_backend.h on the host. None can fail once the memory
@@ -485,23 +841,45 @@ static void gemm_blocked(float *pack, int threads, int ta, int tb, int m, int n,
 typedef struct {
     float *mem;      /* the model's floats, VAE_BUFFER_ALIGN-aligned inside block */
     void *block;
-    float *pack;     /* GEMM_PACK per thread */
+    const gemm_kernel *kern;
+    float *pack;     /* gemm_pack_floats(kern) per thread */
     int threads;     /* threads the packing buffers were sized for */
 } cpu_dev;
 
+const char *vae_cpu_kernels(void)
+{
+#if defined(GEMM_X86)
+    if (x86_avx512())
+        return "avx512 avx2 c";
+    if (x86_avx2())
+        return "avx2 c";
+#elif defined(GEMM_NEON)
+    return "neon c";
+#endif
+    return "c";
+}
+
 static vae_status cpu_create(void **out, size_t n, const void *params, char *why, size_t why_len)
 {
-    cpu_dev *d = VAE_MALLOC(sizeof *d);
-    (void)params;
+    const vae_cpu_params *p = params;
+    const gemm_kernel *kern = gemm_kernel_named(p ? p->kernel : NULL);
+    cpu_dev *d;
     *out = NULL;
+    if (!kern) {
+        if (why_len)
+            snprintf(why, why_len, "no GEMM kernel '%.20s' on this processor (it runs: %s)", p->kernel,
+                     vae_cpu_kernels());
+        return VAE_ERR_ARG;
+    }
     if (why_len)
         snprintf(why, why_len, "out of memory");
-    if (!d)
+    if (!(d = VAE_MALLOC(sizeof *d)))
         return VAE_ERR_NOMEM;
     d->block = n <= (SIZE_MAX - VAE_BUFFER_ALIGN) / sizeof(float) ? VAE_MALLOC(n * sizeof(float) + VAE_BUFFER_ALIGN)
                                                                   : NULL;
+    d->kern = kern;
     d->threads = OMP_MAX_THREADS();
-    d->pack = VAE_MALLOC(GEMM_PACK * sizeof(float) * (size_t)d->threads);
+    d->pack = VAE_MALLOC(gemm_pack_floats(kern) * sizeof(float) * (size_t)d->threads);
     if (!d->block || !d->pack) {
         VAE_FREE(d->block);
         VAE_FREE(d->pack);
@@ -604,7 +982,7 @@ static vae_status cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_r
     /* Never more threads than there are packing buffers, even if the
        caller raised the thread count after the model was made. */
     int threads = min_int(d->threads, OMP_MAX_THREADS());
-    gemm_blocked(d->pack, threads, ta, tb, m, n, k, MEM(a), lda, MEM(b), ldb, MEM(c), ldc);
+    gemm_blocked(d->kern, d->pack, threads, ta, tb, m, n, k, MEM(a), lda, MEM(b), ldb, MEM(c), ldc);
     bias_act(MEM(c), ldc, bias == VAE_NO_REF ? NULL : MEM(bias), m, n, act);
     return VAE_OK;
 }

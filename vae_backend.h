@@ -220,8 +220,25 @@ struct vae_backend {
                        float beta2, float eps, long t, int adamax, vae_ref ok);
 };
 
-/* The built-in backend: portable C, OpenMP where the compiler has it. */
+/* The built-in backend: portable C, OpenMP where the compiler has it, and
+   a GEMM micro-kernel for each instruction set (AVX-512, AVX2 + FMA on
+   x86-64; NEON on ARM64; plain C everywhere), chosen by the processor it
+   runs on when a model is created. */
 const vae_backend *vae_backend_cpu(void);
+
+/* The CPU backend's vae_options.backend_params (NULL: the best kernel).
+   kernel: NULL or "auto" for the best, or one of vae_cpu_kernels()'s
+   names, such as "c" for the plain-C reference, whose results are the
+   same on every platform built without -march=native and with
+   -ffp-contract=off. A kernel this processor lacks fails the creation
+   with VAE_ERR_ARG. */
+typedef struct {
+    const char *kernel;
+} vae_cpu_params;
+
+/* The GEMM kernels this build can run on this processor, best first,
+   separated by spaces: "avx512 avx2 c", "neon c" or "c". */
+const char *vae_cpu_kernels(void);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 /* Training throughput of the reference network: seconds per 60,000-image
    epoch for (a) ELBO k=1 batch 20, (b) ELBO k=1 batch 128, (c) IWAE k=50
    batch 20. Usage: bench_train [a|b|c ...] [--images N] [--threads N|auto]
+   [--kernel NAME] (the CPU's GEMM kernel, as vae devices lists them)
    (default 60000 images; fewer are timed and scaled up to an epoch). Data:
    the shipped MNIST digits (data/mnist), binarised and cycled through in
    order: real images matter, because near-constant pixels push optimiser
@@ -15,7 +16,9 @@
 
 #include "digits.h"
 #include "../tools/threads.h"
+#include "../tools/platform.h"
 #include "../tools/progress.h"
+#include "../vae_backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,18 +36,24 @@ static double now(void)
     return (double)clock() / CLOCKS_PER_SEC;
 }
 
+/* the GEMM kernel to run on (NULL: the best) */
+static vae_cpu_params cpu;
+
 /* The reference network for configuration a, b or c; NULL after saying why. */
 static vae *create(char which)
 {
     vae_config cfg;
+    vae_options opt;
     vae *m;
+    memset(&opt, 0, sizeof opt);
+    opt.backend_params = &cpu;
     vae_config_init(&cfg);
     cfg.max_batch = which == 'b' ? 128 : 20;
     if (which == 'c') {
         cfg.objective = VAE_IWAE;
         cfg.k = 50;
     }
-    if (vae_create(&m, &cfg, NULL) != VAE_OK) {
+    if (vae_create(&m, &cfg, &opt) != VAE_OK) {
         fprintf(stderr, "bench: %s\n", vae_error(m));
         vae_free(m);
         return NULL;
@@ -128,9 +137,12 @@ int main(int argc, char **argv)
             images = atoi(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = argv[++i];
+        else if (strcmp(argv[i], "--kernel") == 0 && i + 1 < argc)
+            cpu.kernel = argv[++i];
     }
     for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--images") == 0 || strcmp(argv[i], "--threads") == 0) {
+        if (strcmp(argv[i], "--images") == 0 || strcmp(argv[i], "--threads") == 0 ||
+            strcmp(argv[i], "--kernel") == 0) {
             i++;
         } else if (strlen(argv[i]) == 1 && argv[i][0] >= 'a' && argv[i][0] <= 'c') {
             rc |= threads ? run_wall(argv[i][0], images, data, n_data, threads) : run(argv[i][0], images, data, n_data);

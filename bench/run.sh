@@ -25,7 +25,7 @@ mkdir -p build/rel
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS $BENCH_OMP -I. -o $bin \
     bench/bench_train.c vae.c mnist.c tools/threads.c tools/progress.c tools/platform.c -lm
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/bench_gemm \
-    bench/bench_gemm.c -lm
+    bench/bench_gemm.c -lm $BENCH_DL
 ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/kl_variance \
     bench/kl_variance.c vae.c mnist.c -lm
 echo "# $(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'), $images images per configuration"

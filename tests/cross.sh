@@ -7,11 +7,18 @@
 #   tcc      the Tiny C Compiler, with the OpenCL backend
 #   mingw    Windows (mingw-w64) under wine, with the OpenCL backend
 #            (loaded with LoadLibrary)
+#   x86-64-v1  the native compiler without -march, as make install builds
+#            the library, under qemu-x86_64 -cpu Nehalem (no AVX): the GEMM
+#            must choose its plain-C kernel (qemu stops an AVX instruction
+#            with SIGILL), and under -cpu Haswell its AVX2 one
 # For each: the numeric and file-format tests (rng, gradients, parity,
-# readers, backend conformance, checkpoints, the report's weights), built
+# readers, backend conformance, checkpoints, the report's weights, the
+# GEMM on every kernel the platform runs: NEON on ARM64), built
 # for the platform and run there; then a short training run, whose log
 # bounds must equal, to the log's last digit, those of a reference build
-# (the native compiler, without -march=native, -ffp-contract=off), with
+# (the native compiler, without -march=native, -ffp-contract=off), all on
+# the plain-C GEMM kernel (--device cpu:c; on x86-64-v1 the default must be
+# it), with
 # its pictures on: samples.png must equal the reference's byte for byte,
 # and report.html must be there. tcc also runs test_pictures (which runs
 # the vae beside it, so only where that runs natively) and the
@@ -29,10 +36,12 @@
 # "N passed, N failed" like tests/run.sh.
 # shellcheck disable=SC2086
 set -u
-platforms=${*:-s390x aarch64 i686 tcc mingw}
+platforms=${*:-s390x aarch64 i686 tcc mingw x86-64-v1}
 images=data/mnist/t10k-images-idx3-ubyte.gz
 sources="tools/*.c vae.c mnist.c opencl/vae_opencl.c"
 run_args="train --train $images --holdout 500 --limit 2500 --hidden 64 --latent 8 --epochs 2 --threads 1"
+# the kernel whose sums are the same on every platform
+reference_kernel="--device cpu:c"
 total_pass=0
 total_fail=0
 total_skip=0
@@ -63,7 +72,7 @@ mkdir -p "$ref"
 omp=$(printf 'int main(void){return 0;}\n' | ${CC:-cc} -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 ${CC:-cc} -std=c99 -O3 -fno-math-errno -ffp-contract=off $omp -I. -o "$ref/vae" $sources -lm -ldl
 rm -rf "$ref/run"
-"$ref/vae" $run_args --out "$ref/run" >/dev/null 2>&1
+"$ref/vae" $run_args $reference_kernel --out "$ref/run" >/dev/null 2>&1
 bounds "$ref/run/log.csv" >"$ref/bounds" 2>/dev/null
 [ -s "$ref/bounds" ] && [ -s "$ref/run/samples.png" ] || failed "the reference run"
 
@@ -72,13 +81,16 @@ for platform in $platforms; do
     exe=
     run=
     libs=-lm
-    tests="rng grad parity data backend checkpoint report"
+    tests="rng grad parity data backend checkpoint report gemm"
+    kernel=$reference_kernel
     case $platform in
     s390x) cc=s390x-linux-gnu-gcc flags="-O2 -static -DVAE_NO_OPENCL" run=qemu-s390x ;;
     aarch64) cc=aarch64-linux-gnu-gcc flags="-O2 -static -DVAE_NO_OPENCL" run=qemu-aarch64 ;;
     i686) cc=i686-linux-gnu-gcc flags="-O2 -static -msse2 -mfpmath=sse -DVAE_NO_OPENCL" ;;
     tcc) cc=tcc flags="-O2" libs="-lm -ldl" tests="$tests pictures" ;;
     mingw) cc=x86_64-w64-mingw32-gcc flags="-O2" run=wine exe=.exe ;;
+    x86-64-v1) cc=${CC:-cc} flags="-O2 -DVAE_NO_OPENCL" libs="-lm" run="qemu-x86_64 -cpu Nehalem" tests="gemm backend"
+        kernel= ;;
     *)
         failed "unknown platform $platform"
         continue
@@ -121,7 +133,7 @@ for platform in $platforms; do
     done
     echo "== a training run ($platform)"
     rm -rf "$dir/run"
-    $run "$dir/vae$exe" $run_args --out "$dir/run" >/dev/null 2>"$dir/run.err"
+    $run "$dir/vae$exe" $run_args $kernel --out "$dir/run" >/dev/null 2>"$dir/run.err"
     if [ "$(bounds "$dir/run/log.csv" 2>/dev/null)" = "$(cat "$ref/bounds")" ]; then
         echo "1 passed, 0 failed"
         total_pass=$((total_pass + 1))
@@ -134,6 +146,19 @@ for platform in $platforms; do
         total_pass=$((total_pass + 1))
     else
         failed "$platform: samples.png differs from the reference build's, or is missing, or report.html is: $(ls "$dir/run" 2>/dev/null | tr '\n' ' ') $(cat "$dir/run.err")"
+    fi
+    if [ "$platform" = x86-64-v1 ]; then
+        echo "== test_gemm on the AVX2 kernel, under qemu-x86_64 -cpu Haswell"
+        line=$(VAE_TEST_KERNEL=avx2 qemu-x86_64 -cpu Haswell "$dir/test_gemm" 2>&1 | tail -n 1)
+        echo "$line"
+        count "$line"
+        echo "== the Nehalem's kernels"
+        if $run "$dir/vae" devices 2>/dev/null | grep -q '^cpu .*GEMM kernels: c$'; then
+            echo "1 passed, 0 failed"
+            total_pass=$((total_pass + 1))
+        else
+            failed "vae devices under -cpu Nehalem lists more than the plain-C kernel: $($run "$dir/vae" devices 2>&1)"
+        fi
     fi
     if [ "$platform" = tcc ]; then
         echo "== test_cli.sh ($platform)"

@@ -22,7 +22,7 @@ skipped() { skip=$((skip + 1)); echo "SKIP $*"; }
 
 tiny="--train $images --holdout 500 --limit 1000 --hidden 32 --latent 4 --pictures off"
 
-expect 2 "--device foo: not cpu, opencl or opencl:P.D" train $tiny --epochs 1 --device foo --out "$tmp/bad"
+expect 2 "--device foo: not cpu, cpu:KERNEL, opencl or opencl:P.D" train $tiny --epochs 1 --device foo --out "$tmp/bad"
 expect 2 "--device opencl:1: not cpu" sample --model "$tmp/none.vae" --device opencl:1 --out "$tmp/x.png"
 expect 2 "takes no options" devices --all
 # (set and unset around expect: an assignment before a function call may

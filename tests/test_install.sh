@@ -65,6 +65,48 @@ if command -v pkg-config >/dev/null 2>&1; then
         check "it loaded the installed library" sh -c \
             "LD_LIBRARY_PATH='$prefix/lib' ldd '$tmp/embed' | grep -q '$prefix/lib/libvae.so.$major'"
     fi
+    # The installed library is built without -march=native and chooses
+    # its GEMM kernel by the processor it runs on: AVX-512 or AVX2 where
+    # /proc/cpuinfo shows them, the plain-C one under qemu without AVX.
+    cat >"$tmp/kernels.c" <<'C'
+#include <stdio.h>
+#include "vae.h"
+#include "vae_backend.h"
+int main(void)
+{
+    vae_config cfg;
+    vae *m;
+    float x[2 * 16] = {0}, bound;
+    vae_config_init(&cfg);
+    cfg.input_dim = 16;
+    cfg.latent_dim = 2;
+    cfg.max_batch = 2;
+    if (vae_create(&m, &cfg, NULL) != VAE_OK || vae_train_step(m, x, 2, NULL, &bound) != VAE_OK)
+        return 1;
+    vae_free(m);
+    printf("%s\n", vae_cpu_kernels());
+    return 0;
+}
+C
+    $cc $cflags -o "$tmp/kernels" "$tmp/kernels.c" $(pkg-config --libs vae) 2>"$tmp/cc.log"
+    kernels=$(LD_LIBRARY_PATH="$prefix/lib" "$tmp/kernels" 2>&1)
+    flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+    case "$(uname -m) $flags " in
+    x86_64*' avx512f '*) want="avx512 avx2 c" ;;
+    x86_64*' avx2 '*' fma '* | x86_64*' fma '*' avx2 '*) want="avx2 c" ;;
+    aarch64*) want="neon c" ;;
+    *) want=c ;;
+    esac
+    check "the installed libvae.so trains on its best kernels here: $kernels, as /proc/cpuinfo says: $want" \
+        [ "$kernels" = "$want" ]
+    if command -v qemu-x86_64 >/dev/null 2>&1 && [ "$(uname -m)" = x86_64 ]; then
+        check "under qemu-x86_64 -cpu Nehalem (no AVX) it trains on the plain-C one" sh -c \
+            "[ \"\$(LD_LIBRARY_PATH='$prefix/lib' qemu-x86_64 -cpu Nehalem '$tmp/kernels')\" = c ]"
+        check "under -cpu Haswell on the AVX2 one" sh -c \
+            "[ \"\$(LD_LIBRARY_PATH='$prefix/lib' qemu-x86_64 -cpu Haswell '$tmp/kernels' 2>/dev/null)\" = 'avx2 c' ]"
+    else
+        skipped "no qemu-x86_64 (apt-get install qemu-user) to run the library on other processors"
+    fi
     # static: libvae.a, with the libraries the .pc file keeps private
     private=$(pkg-config --static --libs vae | tr ' ' '\n' | grep -v -e '^-lvae$' -e '^-L' | tr '\n' ' ')
     $cc $cflags -o "$tmp/embed_static" "$tmp/embed.c" "$prefix/lib/libvae.a" $private 2>"$tmp/cc.log"

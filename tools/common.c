@@ -130,6 +130,25 @@ int parse_device(const char *text, tool_device *d)
     d->cl.platform = d->cl.device = -1;
     if (!text || strcmp(text, "cpu") == 0)
         return 0;
+    if (strncmp(text, "cpu:", 4) == 0) {
+        /* auto, or a kernel this processor runs: one of vae_cpu_kernels()'s words */
+        const char *name = text + 4, *runs = vae_cpu_kernels(), *at = runs;
+        size_t len = strlen(name);
+        while (len > 0 && strcmp(name, "auto") != 0 && *at) {
+            if (strncmp(at, name, len) == 0 && (at[len] == ' ' || at[len] == '\0'))
+                break;
+            at += strcspn(at, " ");
+            at += *at == ' ';
+        }
+        if (len == 0 || len >= sizeof d->kernel || (strcmp(name, "auto") != 0 && !*at)) {
+            cli_error("--device %s: this processor runs the GEMM kernels %s (auto: the first)", text, runs);
+            return EXIT_USAGE;
+        }
+        memcpy(d->kernel, name, len + 1);
+        d->cpu.kernel = d->kernel;
+        d->opt.backend_params = &d->cpu;
+        return 0;
+    }
     if (strncmp(text, "opencl", 6) == 0) {
         const char *p = text + 6;
         if (*p == ':') {
@@ -153,7 +172,7 @@ int parse_device(const char *text, tool_device *d)
         return 0;
     }
 bad:
-    cli_error("--device %s: not cpu, opencl or opencl:P.D (P and D as vae devices lists them)", text);
+    cli_error("--device %s: not cpu, cpu:KERNEL, opencl or opencl:P.D (as vae devices lists them)", text);
     return EXIT_USAGE;
 }
 

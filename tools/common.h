@@ -13,6 +13,7 @@
 #include "mnist.h"
 #include "threads.h"
 #include "vae.h"
+#include "vae_backend.h"
 #include "opencl/vae_opencl.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -57,9 +58,12 @@ const char *const *field_choices(const char *key);
 /* The value of configuration field key, as text, in buf. */
 const char *field_text(const vae_config *c, const char *key, char *buf, size_t size);
 
-/* --device cpu|opencl[:P.D], the backend a command runs the model on. */
+/* --device cpu[:KERNEL]|opencl[:P.D], the backend a command runs the
+   model on. */
 typedef struct {
     vae_options opt;
+    vae_cpu_params cpu;
+    char kernel[16];
     vae_opencl_params cl;
 } tool_device;
 
@@ -68,7 +72,7 @@ typedef struct {
 int parse_device(const char *text, tool_device *d);
 
 #define DEVICE_OPT(where)                                                                                          \
-    {.name = "device", .kind = OPT_STR, .dst = (where), .meta = "cpu|opencl[:P.D]",                                \
+    {.name = "device", .kind = OPT_STR, .dst = (where), .meta = "cpu[:K]|opencl[:P.D]",                           \
      .help = "where the model runs: opencl is the first GPU, else the first device (vae devices)", .def = "cpu"}
 
 /* Loads the checkpoint at path into *m on device (NULL: the CPU); on

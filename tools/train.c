@@ -269,7 +269,7 @@ static int train_parse(train_args *a, int argc, char **argv, int *status)
          .help = "continue the stopped run in DIR exactly", .def = "none"},
         {.name = "threads", .kind = OPT_INT, .dst = &a->threads, .meta = "N", .help = "use exactly N threads",
          .def = "up to all cores, one while others compete", .min = 1, .max = 4096, .given = &a->threads_given},
-        {.name = "device", .kind = OPT_STR, .dst = &a->device, .meta = "cpu|opencl[:P.D]",
+        {.name = "device", .kind = OPT_STR, .dst = &a->device, .meta = "cpu[:K]|opencl[:P.D]",
          .help = "where the model runs: opencl is the first GPU, else the first device (vae devices)", .def = "cpu",
          .given = &a->device_given},
         {.name = "help", .kind = OPT_HELP, .help = "print this text and exit"},

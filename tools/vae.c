@@ -271,17 +271,18 @@ static int cmd_devices(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (argc > 0) {
-        fputs("usage: vae devices\n\nLists the OpenCL platforms and devices, each as --device takes it\n"
+        fputs("usage: vae devices\n\nLists the CPU's GEMM kernels (cpu:KERNEL; cpu alone is the first)\n"
+              "and the OpenCL platforms and devices, each as --device takes it\n"
               "(opencl:P.D), with its memory and compute units. --device cpu, the\n"
               "default, is always there.\n", stdout);
         return 0;
     }
+    printf("cpu  (always), GEMM kernels: %s\n", vae_cpu_kernels());
     if (vae_opencl_devices(list, sizeof list) != VAE_OK) {
-        printf("cpu  (always)\n");
         cli_error("%s", list);
         return EXIT_RUNTIME;
     }
-    printf("cpu  (always)\n%s", list);
+    fputs(list, stdout);
     return 0;
 }
 
@@ -300,7 +301,7 @@ static const struct {
     {"manifold", cmd_manifold, "the 2-D latent manifold (PNG)"},
     {"embed", cmd_embed, "the latent means of test images (CSV, SVG scatter plot)"},
     {"plot", cmd_plot, "train and test bounds per epoch of logs (SVG)"},
-    {"devices", cmd_devices, "the OpenCL platforms and devices that --device can pick"},
+    {"devices", cmd_devices, "the CPU kernels and OpenCL devices that --device can pick"},
 };
 
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
