@@ -45,6 +45,7 @@ if [ "$native" = yes ] && [ "$fma" = yes ]; then
     # kernels; the native one throughout
     fmas_native=$(objdump -d "$tmp/src/vae" | grep -c vfmadd)
     fmas_portable=$(objdump -d "$tmp/vae.portable" | grep -c vfmadd)
+    echo "FMA instructions: $fmas_native in the plain ./vae, $fmas_portable in the portable one"
     check "the plain ./vae holds more FMA instructions ($fmas_native) than the portable one ($fmas_portable)" \
         [ "$fmas_native" -gt $((fmas_portable + 100)) ]
 else
