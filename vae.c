@@ -223,10 +223,11 @@ typedef struct {
     const char *name;
     int mr, nr;     /* the register tile */
     int kc, mc, nc; /* blocks: a KC x NR panel of B stays in L1, MC x KC of A in L2; NC columns of B at a time */
-    /* [r]: the kernel for the first r rows of a tile, 1 <= r <= mr; NULL
-       below mr where there is none (a ragged tile then goes through a
-       buffer) */
-    gemm_micro_fn *const *panels, *const *rows;
+    /* [half][by_rows][r]: the kernel for the first r rows of a tile,
+       1 <= r <= mr, NR (half: NR / 2) columns wide, A as panels or as rows;
+       NULL below mr where there is none (a ragged tile then goes through a
+       buffer), and no half table where there is no half kernel */
+    gemm_micro_fn *const *fns[2][2];
     gemm_transpose_fn *transpose8; /* NULL: element by element */
     int (*available)(void);        /* NULL: always */
 } gemm_kernel;
@@ -296,18 +297,23 @@ static gemm_micro_fn *const gemm_c_rows[GEMM_MR + 1] = {[GEMM_MR] = gemm_c_row};
 
 /* name_p<R> and name_r<R>: BODY(GEMM_ROWS<R>) with A as panels and as
    rows (row: floats from one row of the tile to the next; step: from one
-   p to the next) */
-#define GEMM_INSTANCES(name, TARGET, BODY, R)                                  \
+   p to the next), V vectors of B wide: 2, the tile, or 1, the half tile
+   that a ragged last panel of at most NR / 2 columns takes (n = 50 on 16
+   columns: 14 of the last panel's 16 would be computed for nothing). The
+   bodies test `vecs` where the widths differ; it is a constant. */
+#define GEMM_INSTANCES(name, TARGET, BODY, R, V)                               \
     TARGET static void name##_p##R(int kc, const float *restrict a, size_t ld, const float *restrict b,   \
                                    size_t bs, float *restrict c, int ldc, int add)                       \
     {                                                                          \
         const size_t row = 1, step = ld;                                       \
+        const int vecs = V;                                                    \
         BODY(GEMM_ROWS##R)                                                     \
     }                                                                          \
     TARGET static void name##_r##R(int kc, const float *restrict a, size_t ld, const float *restrict b,   \
                                    size_t bs, float *restrict c, int ldc, int add)                       \
     {                                                                          \
         const size_t row = ld, step = 1;                                       \
+        const int vecs = V;                                                    \
         BODY(GEMM_ROWS##R)                                                     \
     }
 
@@ -347,40 +353,53 @@ static int x86_avx512(void)
    the load ports issue in the FMAs' shadow. KC 256: the 16 KB panel of B
    and the 6 KB panel of A fit a 32 KB L1. */
 #define AVX2_TARGET __attribute__((target("avx2,fma")))
-#define AVX2_DECLARE(i) __m256 c##i##_0, c##i##_1;
+#define AVX2_DECLARE(i) __m256 c##i##_0, c##i##_1 = _mm256_setzero_ps();
 #define AVX2_FIRST(i)                                                          \
     x = _mm256_broadcast_ss(a + (i) * row);                                    \
     c##i##_0 = _mm256_mul_ps(x, b0);                                           \
-    c##i##_1 = _mm256_mul_ps(x, b1);
+    if (vecs == 2)                                                             \
+        c##i##_1 = _mm256_mul_ps(x, b1);
 #define AVX2_NEXT(i)                                                           \
     x = _mm256_broadcast_ss(ap + (i) * row);                                   \
     c##i##_0 = _mm256_fmadd_ps(x, b0, c##i##_0);                               \
-    c##i##_1 = _mm256_fmadd_ps(x, b1, c##i##_1);
+    if (vecs == 2)                                                             \
+        c##i##_1 = _mm256_fmadd_ps(x, b1, c##i##_1);
 #define AVX2_STORE(i)                                                          \
-    if (add) {                                                                 \
+    if (add)                                                                   \
         c##i##_0 = _mm256_add_ps(_mm256_loadu_ps(c + (size_t)(i) * ldc), c##i##_0);                      \
-        c##i##_1 = _mm256_add_ps(_mm256_loadu_ps(c + (size_t)(i) * ldc + 8), c##i##_1);                  \
-    }                                                                          \
     _mm256_storeu_ps(c + (size_t)(i) * ldc, c##i##_0);                         \
-    _mm256_storeu_ps(c + (size_t)(i) * ldc + 8, c##i##_1);
+    if (vecs == 2) {                                                           \
+        if (add)                                                               \
+            c##i##_1 = _mm256_add_ps(_mm256_loadu_ps(c + (size_t)(i) * ldc + 8), c##i##_1);              \
+        _mm256_storeu_ps(c + (size_t)(i) * ldc + 8, c##i##_1);                 \
+    }
 #define AVX2_BODY(ROWS)                                                        \
-    __m256 x, b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);            \
+    __m256 x, b0 = _mm256_loadu_ps(b), b1 = vecs == 2 ? _mm256_loadu_ps(b + 8) : b0;                     \
     int p;                                                                     \
     ROWS(AVX2_DECLARE)                                                         \
     ROWS(AVX2_FIRST)                                                           \
     for (p = 1; p < kc; p++) {                                                 \
         const float *ap = a + p * step;                                        \
         b0 = _mm256_loadu_ps(b + p * bs);                                      \
-        b1 = _mm256_loadu_ps(b + p * bs + 8);                                  \
+        if (vecs == 2)                                                         \
+            b1 = _mm256_loadu_ps(b + p * bs + 8);                              \
         ROWS(AVX2_NEXT)                                                        \
     }                                                                          \
     ROWS(AVX2_STORE)
-#define AVX2_INSTANCES(R) GEMM_INSTANCES(gemm_avx2, AVX2_TARGET, AVX2_BODY, R)
+#define AVX2_INSTANCES(R)                                                      \
+    GEMM_INSTANCES(gemm_avx2, AVX2_TARGET, AVX2_BODY, R, 2)                    \
+    GEMM_INSTANCES(gemm_avx2_half, AVX2_TARGET, AVX2_BODY, R, 1)
 GEMM_COUNTS6(AVX2_INSTANCES)
 #define AVX2_P(R) gemm_avx2_p##R,
 #define AVX2_R(R) gemm_avx2_r##R,
-static gemm_micro_fn *const gemm_avx2_panels[] = {NULL, GEMM_COUNTS6(AVX2_P)};
-static gemm_micro_fn *const gemm_avx2_rows[] = {NULL, GEMM_COUNTS6(AVX2_R)};
+#define AVX2_HALF_P(R) gemm_avx2_half_p##R,
+#define AVX2_HALF_R(R) gemm_avx2_half_r##R,
+static gemm_micro_fn *const gemm_avx2_fns[][7] = {
+    {NULL, GEMM_COUNTS6(AVX2_P)},
+    {NULL, GEMM_COUNTS6(AVX2_R)},
+    {NULL, GEMM_COUNTS6(AVX2_HALF_P)},
+    {NULL, GEMM_COUNTS6(AVX2_HALF_R)},
+};
 
 /* 8 loads, 24 shuffles and 8 stores in place of 64 loads and 64 stores */
 AVX2_TARGET static void gemm_avx_transpose8(const float *restrict s, size_t ld, float *restrict d, size_t ldd)
@@ -413,79 +432,105 @@ AVX2_TARGET static void gemm_avx_transpose8(const float *restrict s, size_t ld, 
    kernel's tile when compiled for AVX-512, where 8x32, 12x32, 6x64 and
    14x32 were slower). */
 #define AVX512_TARGET __attribute__((target("avx512f")))
-#define AVX512_DECLARE(i) __m512 c##i##_0, c##i##_1;
+#define AVX512_DECLARE(i) __m512 c##i##_0, c##i##_1 = _mm512_setzero_ps();
 #define AVX512_FIRST(i)                                                        \
     x = _mm512_set1_ps(a[(i) * row]);                                          \
     c##i##_0 = _mm512_mul_ps(x, b0);                                           \
-    c##i##_1 = _mm512_mul_ps(x, b1);
+    if (vecs == 2)                                                             \
+        c##i##_1 = _mm512_mul_ps(x, b1);
 #define AVX512_NEXT(i)                                                         \
     x = _mm512_set1_ps(ap[(i) * row]);                                         \
     c##i##_0 = _mm512_fmadd_ps(x, b0, c##i##_0);                               \
-    c##i##_1 = _mm512_fmadd_ps(x, b1, c##i##_1);
+    if (vecs == 2)                                                             \
+        c##i##_1 = _mm512_fmadd_ps(x, b1, c##i##_1);
 #define AVX512_STORE(i)                                                        \
-    if (add) {                                                                 \
+    if (add)                                                                   \
         c##i##_0 = _mm512_add_ps(_mm512_loadu_ps(c + (size_t)(i) * ldc), c##i##_0);                      \
-        c##i##_1 = _mm512_add_ps(_mm512_loadu_ps(c + (size_t)(i) * ldc + 16), c##i##_1);                 \
-    }                                                                          \
     _mm512_storeu_ps(c + (size_t)(i) * ldc, c##i##_0);                         \
-    _mm512_storeu_ps(c + (size_t)(i) * ldc + 16, c##i##_1);
+    if (vecs == 2) {                                                           \
+        if (add)                                                               \
+            c##i##_1 = _mm512_add_ps(_mm512_loadu_ps(c + (size_t)(i) * ldc + 16), c##i##_1);             \
+        _mm512_storeu_ps(c + (size_t)(i) * ldc + 16, c##i##_1);                \
+    }
 #define AVX512_BODY(ROWS)                                                      \
-    __m512 x, b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);           \
+    __m512 x, b0 = _mm512_loadu_ps(b), b1 = vecs == 2 ? _mm512_loadu_ps(b + 16) : b0;                    \
     int p;                                                                     \
     ROWS(AVX512_DECLARE)                                                       \
     ROWS(AVX512_FIRST)                                                         \
     for (p = 1; p < kc; p++) {                                                 \
         const float *ap = a + p * step;                                        \
         b0 = _mm512_loadu_ps(b + p * bs);                                      \
-        b1 = _mm512_loadu_ps(b + p * bs + 16);                                 \
+        if (vecs == 2)                                                         \
+            b1 = _mm512_loadu_ps(b + p * bs + 16);                             \
         ROWS(AVX512_NEXT)                                                      \
     }                                                                          \
     ROWS(AVX512_STORE)
-#define AVX512_INSTANCES(R) GEMM_INSTANCES(gemm_avx512, AVX512_TARGET, AVX512_BODY, R)
+#define AVX512_INSTANCES(R)                                                    \
+    GEMM_INSTANCES(gemm_avx512, AVX512_TARGET, AVX512_BODY, R, 2)              \
+    GEMM_INSTANCES(gemm_avx512_half, AVX512_TARGET, AVX512_BODY, R, 1)
 GEMM_COUNTS10(AVX512_INSTANCES)
 #define AVX512_P(R) gemm_avx512_p##R,
 #define AVX512_R(R) gemm_avx512_r##R,
-static gemm_micro_fn *const gemm_avx512_panels[] = {NULL, GEMM_COUNTS10(AVX512_P)};
-static gemm_micro_fn *const gemm_avx512_rows[] = {NULL, GEMM_COUNTS10(AVX512_R)};
+#define AVX512_HALF_P(R) gemm_avx512_half_p##R,
+#define AVX512_HALF_R(R) gemm_avx512_half_r##R,
+static gemm_micro_fn *const gemm_avx512_fns[][11] = {
+    {NULL, GEMM_COUNTS10(AVX512_P)},
+    {NULL, GEMM_COUNTS10(AVX512_R)},
+    {NULL, GEMM_COUNTS10(AVX512_HALF_P)},
+    {NULL, GEMM_COUNTS10(AVX512_HALF_R)},
+};
 #endif
 
 #ifdef GEMM_NEON
 /* NEON: 8 x 8, sixteen q accumulators of the 32, two loads of B and a
    broadcast of A per row. */
-#define NEON_DECLARE(i) float32x4_t c##i##_0, c##i##_1;
+#define NEON_DECLARE(i) float32x4_t c##i##_0, c##i##_1 = vdupq_n_f32(0.0f);
 #define NEON_FIRST(i)                                                          \
     x = vld1q_dup_f32(a + (i) * row);                                          \
     c##i##_0 = vmulq_f32(x, b0);                                               \
-    c##i##_1 = vmulq_f32(x, b1);
+    if (vecs == 2)                                                             \
+        c##i##_1 = vmulq_f32(x, b1);
 #define NEON_NEXT(i)                                                           \
     x = vld1q_dup_f32(ap + (i) * row);                                         \
     c##i##_0 = vfmaq_f32(c##i##_0, x, b0);                                     \
-    c##i##_1 = vfmaq_f32(c##i##_1, x, b1);
+    if (vecs == 2)                                                             \
+        c##i##_1 = vfmaq_f32(c##i##_1, x, b1);
 #define NEON_STORE(i)                                                          \
-    if (add) {                                                                 \
+    if (add)                                                                   \
         c##i##_0 = vaddq_f32(vld1q_f32(c + (size_t)(i) * ldc), c##i##_0);      \
-        c##i##_1 = vaddq_f32(vld1q_f32(c + (size_t)(i) * ldc + 4), c##i##_1);  \
-    }                                                                          \
     vst1q_f32(c + (size_t)(i) * ldc, c##i##_0);                                \
-    vst1q_f32(c + (size_t)(i) * ldc + 4, c##i##_1);
+    if (vecs == 2) {                                                           \
+        if (add)                                                               \
+            c##i##_1 = vaddq_f32(vld1q_f32(c + (size_t)(i) * ldc + 4), c##i##_1);                        \
+        vst1q_f32(c + (size_t)(i) * ldc + 4, c##i##_1);                        \
+    }
 #define NEON_BODY(ROWS)                                                        \
-    float32x4_t x, b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);                   \
+    float32x4_t x, b0 = vld1q_f32(b), b1 = vecs == 2 ? vld1q_f32(b + 4) : b0;  \
     int p;                                                                     \
     ROWS(NEON_DECLARE)                                                         \
     ROWS(NEON_FIRST)                                                           \
     for (p = 1; p < kc; p++) {                                                 \
         const float *ap = a + p * step;                                        \
         b0 = vld1q_f32(b + p * bs);                                            \
-        b1 = vld1q_f32(b + p * bs + 4);                                        \
+        if (vecs == 2)                                                         \
+            b1 = vld1q_f32(b + p * bs + 4);                                    \
         ROWS(NEON_NEXT)                                                        \
     }                                                                          \
     ROWS(NEON_STORE)
-#define NEON_INSTANCES(R) GEMM_INSTANCES(gemm_neon, , NEON_BODY, R)
+#define NEON_INSTANCES(R)                                                      \
+    GEMM_INSTANCES(gemm_neon, , NEON_BODY, R, 2)                               \
+    GEMM_INSTANCES(gemm_neon_half, , NEON_BODY, R, 1)
 GEMM_COUNTS8(NEON_INSTANCES)
 #define NEON_P(R) gemm_neon_p##R,
 #define NEON_R(R) gemm_neon_r##R,
-static gemm_micro_fn *const gemm_neon_panels[] = {NULL, GEMM_COUNTS8(NEON_P)};
-static gemm_micro_fn *const gemm_neon_rows[] = {NULL, GEMM_COUNTS8(NEON_R)};
+#define NEON_HALF_P(R) gemm_neon_half_p##R,
+#define NEON_HALF_R(R) gemm_neon_half_r##R,
+static gemm_micro_fn *const gemm_neon_fns[][9] = {
+    {NULL, GEMM_COUNTS8(NEON_P)},
+    {NULL, GEMM_COUNTS8(NEON_R)},
+    {NULL, GEMM_COUNTS8(NEON_HALF_P)},
+    {NULL, GEMM_COUNTS8(NEON_HALF_R)},
+};
 #endif
 
 /* Best first. Blocking: the KC x NR panel of B and the MR x KC panels of A
@@ -494,13 +539,15 @@ static gemm_micro_fn *const gemm_neon_rows[] = {NULL, GEMM_COUNTS8(NEON_R)};
    the model's products (n <= 784) pack B once per K block. */
 static const gemm_kernel gemm_kernels[] = {
 #ifdef GEMM_X86
-    {"avx512", 10, 32, 128, 30, 1024, gemm_avx512_panels, gemm_avx512_rows, gemm_avx_transpose8, x86_avx512},
-    {"avx2", 6, 16, 256, 72, 1024, gemm_avx2_panels, gemm_avx2_rows, gemm_avx_transpose8, x86_avx2},
+    {"avx512", 10, 32, 128, 30, 1024, {{gemm_avx512_fns[0], gemm_avx512_fns[1]}, {gemm_avx512_fns[2], gemm_avx512_fns[3]}},
+     gemm_avx_transpose8, x86_avx512},
+    {"avx2", 6, 16, 256, 72, 1024, {{gemm_avx2_fns[0], gemm_avx2_fns[1]}, {gemm_avx2_fns[2], gemm_avx2_fns[3]}},
+     gemm_avx_transpose8, x86_avx2},
 #endif
 #ifdef GEMM_NEON
-    {"neon", 8, 8, 256, 64, 1024, gemm_neon_panels, gemm_neon_rows, NULL, NULL},
+    {"neon", 8, 8, 256, 64, 1024, {{gemm_neon_fns[0], gemm_neon_fns[1]}, {gemm_neon_fns[2], gemm_neon_fns[3]}}, NULL, NULL},
 #endif
-    {"c", GEMM_MR, GEMM_NR, 128, GEMM_MR == 4 ? 32 : 30, 1024, gemm_c_panels, gemm_c_rows, NULL, NULL},
+    {"c", GEMM_MR, GEMM_NR, 128, GEMM_MR == 4 ? 32 : 30, 1024, {{gemm_c_panels, gemm_c_rows}, {NULL, NULL}}, NULL, NULL},
 };
 #define GEMM_KERNELS ((int)(sizeof gemm_kernels / sizeof gemm_kernels[0]))
 
@@ -566,24 +613,30 @@ static void gemm_naive(int ta, int tb, int m, int n, int k, const float *a, int 
 static ALWAYS_INLINE void pack_along_w(const float *src, int ld, int p0, int kc, int x0, int xc, int w,
                                        int in_place, float *out)
 {
-    int p, q, x;
+    int p, x, whole = xc / w * w, rest = xc - whole;
+    size_t panel = (size_t)w * kc;
+    float *tail = out + (size_t)whole * kc;
+    if (in_place) { /* only a ragged last panel is copied */
+        if (rest == 0)
+            return;
+        x0 += whole;
+        xc = rest;
+        whole = 0;
+    }
     for (p = 0; p < kc; p++) {
-        const float *row = src + (size_t)(p0 + p) * ld + x0;
+        const float *row = src + (size_t)(p0 + p) * ld + x0, *end = row + whole;
+        float *dst = out + (size_t)p * w;
         if (p + GEMM_AHEAD < kc) {
             for (x = 0; x < xc; x += 16)
                 PREFETCH(row + (size_t)GEMM_AHEAD * ld + x);
             PREFETCH(row + (size_t)GEMM_AHEAD * ld + xc - 1);
         }
-        for (q = 0; q < xc; q += w) {
-            float *dst = out + (size_t)q * kc + (size_t)p * w;
-            int width = min_int(w, xc - q);
-            if (width == w) {
-                if (!in_place)
-                    memcpy(dst, row + q, sizeof(float) * (size_t)w);
-            } else {
-                memcpy(dst, row + q, sizeof(float) * (size_t)width);
-                memset(dst + width, 0, sizeof(float) * (size_t)(w - width));
-            }
+        for (; row < end; row += w, dst += panel)
+            memcpy(dst, row, sizeof(float) * (size_t)w);
+        if (rest) {
+            float *t = tail + (size_t)p * w;
+            memcpy(t, row, sizeof(float) * (size_t)rest);
+            memset(t + rest, 0, sizeof(float) * (size_t)(w - rest));
         }
     }
 }
@@ -677,22 +730,24 @@ static void pack_b(const gemm_kernel *kern, int tb, int in_place, const float *b
 }
 
 
-/* A tile of rows x cols in c, with the kernel for those rows (or a whole
-   tile's, into a buffer, where cols < nr or there is none). */
+/* A tile of rows x cols in c, with the kernel for those rows, half as
+   wide where cols allow (or a whole tile's, into a buffer, where cols is
+   less than the kernel's width or there is none). */
 static void gemm_tile(const gemm_kernel *kern, int by_rows, int kc, const float *a, size_t ld, const float *b,
                       size_t bs, float *c, int ldc, int rows, int cols, int add)
 {
-    gemm_micro_fn *const *fns = by_rows ? kern->rows : kern->panels;
+    int half = 2 * cols <= kern->nr && kern->fns[1][by_rows];
+    gemm_micro_fn *const *fns = kern->fns[half][by_rows];
     float t[GEMM_TILE_MAX];
-    int i, j, nr = kern->nr;
-    if (cols == nr && fns[rows]) {
+    int i, j, width = half ? kern->nr / 2 : kern->nr;
+    if (cols == width && fns[rows]) {
         fns[rows](kc, a, ld, b, bs, c, ldc, add);
         return;
     }
-    fns[fns[rows] ? rows : kern->mr](kc, a, ld, b, bs, t, nr, 0);
+    fns[fns[rows] ? rows : kern->mr](kc, a, ld, b, bs, t, width, 0);
     for (i = 0; i < rows; i++)
         for (j = 0; j < cols; j++)
-            c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * nr + j] : t[i * nr + j];
+            c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * width + j] : t[i * width + j];
 }
 
 /* One GEMM's shape, operands and kernel, as gemm_blocked's parts see them. */
@@ -764,7 +819,7 @@ static int gemm_tile_rows(const gemm_kernel *kern, int m)
     double best_cost = 1e300;
     for (r = kern->mr; 3 * r >= 2 * kern->mr; r--) {
         double panels = (double)((m + r - 1) / r), cost = panels * r + panels;
-        if (kern->panels[r] && kern->rows[r] && cost < best_cost) {
+        if (kern->fns[0][0][r] && kern->fns[0][1][r] && cost < best_cost) {
             best = r;
             best_cost = cost;
         }

@@ -153,7 +153,7 @@ int main(int argc, char **argv)
         for (trial = 0; trial < TRIALS; trial++) {
             t = cpu_seconds();
             for (r = 0; r < 20000; r++) {
-                g->panels[g->mr](g->kc, a + (r & 7), g->mr, b, g->nr, acc, g->nr, 0);
+                g->fns[0][0][g->mr](g->kc, a + (r & 7), g->mr, b, g->nr, acc, g->nr, 0);
                 sink += acc[r % (g->mr * g->nr)];
             }
             t = cpu_seconds() - t;
