@@ -77,6 +77,14 @@ static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 static int min_int(int a, int b) { return a < b ? a : b; }
 static int max_int(int a, int b) { return a > b ? a : b; }
 
+/* Every call that can fail returns a status; the first failure ends the call. */
+#define TRY(call)                                                              \
+    do {                                                                       \
+        vae_status try_status_ = (call);                                       \
+        if (try_status_ != VAE_OK)                                             \
+            return try_status_;                                                \
+    } while (0)
+
 /* ---- fast, vectorisable math ---------------------------------------------
 
    exp: round x / ln 2 to n with the 1.5 * 2^23 trick (which also leaves n in
@@ -750,6 +758,50 @@ static void gemm_tile(const gemm_kernel *kern, int by_rows, int kc, const float 
             c[(size_t)i * ldc + j] = add ? c[(size_t)i * ldc + j] + t[i * width + j] : t[i * width + j];
 }
 
+static float relu(float v)
+{
+    return v > 0.0f ? v : 0.0f;
+}
+
+static float leaky_relu(float v)
+{
+    return v > 0.0f ? v : VAE_LEAKY_SLOPE * v;
+}
+
+static float identity(float v)
+{
+    return v;
+}
+
+/* y (rows, cols, row stride ld) = act(y + bias), bias NULL for none. One
+   loop per activation and case, so that each one vectorises. */
+#define BIAS_ACT_ROW(f)                                                                                          \
+    do {                                                                                                         \
+        if (b)                                                                                                   \
+            for (c = 0; c < cols; c++) row[c] = f(row[c] + b[c]);                                                \
+        else                                                                                                     \
+            for (c = 0; c < cols; c++) row[c] = f(row[c]);                                                       \
+    } while (0)
+
+static void bias_act_rows(float *y, int ld, const float *b, int rows, int cols, int act)
+{
+    int r, c;
+    if (!b && act == VAE_ACT_NONE)
+        return;
+    for (r = 0; r < rows; r++) {
+        float *row = y + (size_t)r * ld;
+        switch (act) {
+        case VAE_TANH: BIAS_ACT_ROW(fast_tanh); break;
+        case VAE_RELU: BIAS_ACT_ROW(relu); break;
+        case VAE_LEAKY_RELU: BIAS_ACT_ROW(leaky_relu); break;
+        case VAE_ACT_SIGMOID: BIAS_ACT_ROW(fast_sigmoid); break;
+        default: BIAS_ACT_ROW(identity);
+        }
+    }
+}
+
+#undef BIAS_ACT_ROW
+
 /* One GEMM's shape, operands and kernel, as gemm_blocked's parts see them. */
 typedef struct {
     const gemm_kernel *kern;
@@ -759,6 +811,9 @@ typedef struct {
     int a_in_place, b_in_place;
     const float *a, *b;
     float *c;
+    const float *bias; /* the epilogue: NULL for none */
+    int act;           /* the epilogue's activation */
+    int accumulate;    /* c += the product */
 } gemm_job;
 
 /* C's rows ic .. ic+mc (mc <= MC) for the packed (or in-place) B block of
@@ -767,7 +822,8 @@ static void gemm_row_block(const gemm_job *g, float *ap, const float *bpack, int
                            int kc)
 {
     const gemm_kernel *kern = g->kern;
-    int add = pc > 0; /* later K blocks accumulate */
+    int add = pc > 0 || g->accumulate; /* later K blocks accumulate */
+    int last = pc + kc == g->k;
     int mr = g->mr, nr = kern->nr, mpanels = (mc + mr - 1) / mr, npanels = (nc + nr - 1) / nr, t;
     pack_a(kern, g->ta, g->a_in_place, g->a, g->lda, ic, mc, pc, kc, mr, ap);
     for (t = 0; t < npanels * mpanels; t++) {
@@ -783,6 +839,10 @@ static void gemm_row_block(const gemm_job *g, float *ap, const float *bpack, int
         size_t as = a_direct ? (size_t)g->lda : (size_t)mr, bs = b_direct ? (size_t)g->ldb : (size_t)nr;
         float *ct = g->c + (size_t)(ic + i) * g->ldc + jc + j;
         gemm_tile(kern, by_rows, kc, pa, as, pb, bs, ct, g->ldc, rows, cols, add);
+        /* the epilogue while the tile is in L1: a pass over C afterwards
+           cost the decoder's output layer 5% of an IWAE step */
+        if (last)
+            bias_act_rows(ct, g->ldc, g->bias ? g->bias + jc + j : NULL, rows, cols, g->act);
     }
 }
 
@@ -837,15 +897,17 @@ static int gemm_tile_rows(const gemm_kernel *kern, int m)
    wait for each other before the end. Every C tile has one owner and the
    same sums in the same order as on one thread. */
 static void gemm_blocked(const gemm_kernel *kern, float *pack, int threads, int ta, int tb, int m, int n, int k,
-                         const float *a, int lda, const float *b, int ldb, float *c, int ldc)
+                         const float *a, int lda, const float *b, int ldb, float *c, int ldc, const float *bias,
+                         int act, int accumulate)
 {
     gemm_job g;
-    if (m <= 0 || n <= 0)
+    if (m <= 0 || n <= 0 || (k <= 0 && accumulate))
         return;
     if (k <= 0) {
         int i;
         for (i = 0; i < m; i++)
             memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof *c);
+        bias_act_rows(c, ldc, bias, m, n, act);
         return;
     }
     g.kern = kern;
@@ -862,6 +924,9 @@ static void gemm_blocked(const gemm_kernel *kern, float *pack, int threads, int 
     g.lda = lda;
     g.ldb = ldb;
     g.ldc = ldc;
+    g.bias = bias;
+    g.act = act;
+    g.accumulate = accumulate;
     /* In place, an operand costs no copy but is read from a strided,
        unaligned layout (B's rows then often straddle cache lines), from
        more cache lines than packed. That pays where a packed panel would be
@@ -984,66 +1049,21 @@ static vae_status cpu_zero(void *dev, vae_ref dst, size_t n)
     return VAE_OK;
 }
 
-static float relu(float v)
-{
-    return v > 0.0f ? v : 0.0f;
-}
-
-static float leaky_relu(float v)
-{
-    return v > 0.0f ? v : VAE_LEAKY_SLOPE * v;
-}
-
-static float identity(float v)
-{
-    return v;
-}
-
-/* y (rows, cols, row stride ld) = act(y + bias), bias NULL for none. One
-   loop per activation and case, so that each one vectorises. */
-#define BIAS_ACT_ROW(f)                                                                                          \
-    do {                                                                                                         \
-        if (b)                                                                                                   \
-            for (c = 0; c < cols; c++) row[c] = f(row[c] + b[c]);                                                \
-        else                                                                                                     \
-            for (c = 0; c < cols; c++) row[c] = f(row[c]);                                                       \
-    } while (0)
-
-static void bias_act(float *y, int ld, const float *b, int rows, int cols, int act)
-{
-    int r;
-    if (!b && act == VAE_ACT_NONE)
-        return;
-    OMP_FOR_IF((size_t)rows * cols >= OMP_MIN_WORK)
-    for (r = 0; r < rows; r++) {
-        float *row = y + (size_t)r * ld;
-        int c;
-        switch (act) {
-        case VAE_TANH: BIAS_ACT_ROW(fast_tanh); break;
-        case VAE_RELU: BIAS_ACT_ROW(relu); break;
-        case VAE_LEAKY_RELU: BIAS_ACT_ROW(leaky_relu); break;
-        case VAE_ACT_SIGMOID: BIAS_ACT_ROW(fast_sigmoid); break;
-        default: BIAS_ACT_ROW(identity);
-        }
-    }
-}
-
-#undef BIAS_ACT_ROW
 
 static vae_status cpu_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                           vae_ref c, int ldc, vae_ref bias, int act)
+                           vae_ref c, int ldc, vae_ref bias, int act, int accumulate)
 {
     cpu_dev *d = dev;
     /* Never more threads than there are packing buffers, even if the
        caller raised the thread count after the model was made. */
     int threads = min_int(d->threads, OMP_MAX_THREADS());
-    gemm_blocked(d->kern, d->pack, threads, ta, tb, m, n, k, MEM(a), lda, MEM(b), ldb, MEM(c), ldc);
-    bias_act(MEM(c), ldc, bias == VAE_NO_REF ? NULL : MEM(bias), m, n, act);
+    gemm_blocked(d->kern, d->pack, threads, ta, tb, m, n, k, MEM(a), lda, MEM(b), ldb, MEM(c), ldc,
+                 bias == VAE_NO_REF ? NULL : MEM(bias), act, accumulate);
     return VAE_OK;
 }
 
 static vae_status cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows,
-                                   int cols, int act)
+                                   int cols, int act, int group)
 {
     float *g = MEM(dy), *db = MEM(dbias);
     const float *out = MEM(y), *sc = scale == VAE_NO_REF ? NULL : MEM(scale);
@@ -1058,7 +1078,7 @@ static vae_status cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref sca
         for (r = 0; r < rows; r++) {
             float *restrict gr = g + (size_t)r * cols + c0;
             const float *restrict yr = out + (size_t)r * cols + c0;
-            const float f = sc ? sc[r] : 1.0f;
+            const float f = sc ? sc[r / group] : 1.0f;
             switch (act) {
             case VAE_TANH:
                 for (c = 0; c < w; c++) {
@@ -1099,6 +1119,71 @@ static vae_status cpu_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref sca
         }
         for (c = 0; c < w; c++)
             db[c0 + c] = sum[c];
+    }
+    return VAE_OK;
+}
+
+/* Rows (b, oy) of windows at a time: each thread writes its own rows. */
+static vae_status cpu_im2col(void *dev, vae_ref images, vae_ref cols, int n, const vae_conv_geom *g)
+{
+    const float *img = MEM(images);
+    float *col = MEM(cols);
+    size_t c = (size_t)g->c, width = (size_t)g->k * g->k * c;
+    long row, rows = (long)n * g->oh;
+    OMP_FOR_IF((double)rows * g->ow * width >= OMP_MIN_WORK)
+    for (row = 0; row < rows; row++) {
+        int b = (int)(row / g->oh), oy = (int)(row % g->oh), ox, ky, kx;
+        for (ox = 0; ox < g->ow; ox++) {
+            float *dst = col + ((size_t)row * g->ow + ox) * width;
+            for (ky = 0; ky < g->k; ky++) {
+                int y = oy * g->stride - g->pad + ky;
+                for (kx = 0; kx < g->k; kx++, dst += c) {
+                    int x = ox * g->stride - g->pad + kx;
+                    if (y < 0 || y >= g->h || x < 0 || x >= g->w)
+                        memset(dst, 0, c * sizeof *dst);
+                    else
+                        memcpy(dst, img + (((size_t)b * g->h + y) * g->w + x) * c, c * sizeof *dst);
+                }
+            }
+        }
+    }
+    return VAE_OK;
+}
+
+/* As a gather, image row (b, y) at a time: each image element is summed
+   by one thread, in one order, whatever the thread count; a scatter-add
+   would need atomics or per-thread copies. */
+static vae_status cpu_col2im(void *dev, vae_ref cols, vae_ref images, vae_ref bias, int act, int n,
+                             const vae_conv_geom *g)
+{
+    const float *col = MEM(cols), *b = bias == VAE_NO_REF ? NULL : MEM(bias);
+    float *img = MEM(images);
+    int c = g->c;
+    size_t width = (size_t)g->k * g->k * c;
+    long row, rows = (long)n * g->h;
+    OMP_FOR_IF((double)rows * g->w * width >= OMP_MIN_WORK)
+    for (row = 0; row < rows; row++) {
+        int im = (int)(row / g->h), y = (int)(row % g->h), x, ky, kx, ch;
+        for (x = 0; x < g->w; x++) {
+            float *dst = img + ((size_t)row * g->w + x) * c;
+            memset(dst, 0, (size_t)c * sizeof *dst);
+            for (ky = 0; ky < g->k; ky++) {
+                /* the window rows oy with oy stride - pad + ky = y */
+                int ty = y + g->pad - ky, oy = ty / g->stride;
+                if (ty < 0 || ty % g->stride || oy >= g->oh)
+                    continue;
+                for (kx = 0; kx < g->k; kx++) {
+                    int tx = x + g->pad - kx, ox = tx / g->stride;
+                    const float *src;
+                    if (tx < 0 || tx % g->stride || ox >= g->ow)
+                        continue;
+                    src = col + (((size_t)im * g->oh + oy) * g->ow + ox) * width + ((size_t)ky * g->k + kx) * c;
+                    for (ch = 0; ch < c; ch++)
+                        dst[ch] += src[ch];
+                }
+            }
+        }
+        bias_act_rows(img + (size_t)row * g->w * c, c, b, g->w, c, act);
     }
     return VAE_OK;
 }
@@ -1306,11 +1391,11 @@ static vae_status cpu_kl_normal_backward(void *dev, vae_ref mu_logvar, vae_ref w
    its own accumulator, and the lanes are added in a fixed order at the end. */
 #define LANES 16
 
-static vae_status cpu_bernoulli(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_px, int rows, int k,
-                                int d, int grad)
+static vae_status cpu_bernoulli(void *dev, vae_ref logits, vae_ref x, vae_ref log_px, int rows, int k, int d,
+                                int grad)
 {
-    float *l = MEM(out), *lp = MEM(log_px);
-    const float *xs = MEM(x), *b = MEM(bias);
+    float *l = MEM(logits), *lp = MEM(log_px);
+    const float *xs = MEM(x);
     int r;
     OMP_FOR_IF((size_t)rows * d >= OMP_MIN_WORK)
     for (r = 0; r < rows; r++) {
@@ -1324,7 +1409,7 @@ static vae_status cpu_bernoulli(void *dev, vae_ref out, vae_ref bias, vae_ref x,
            of a probability, so no clamp is needed anywhere. */
         for (c0 = 0; c0 + LANES <= d; c0 += LANES) {
             for (j = 0; j < LANES; j++) {
-                float v = lr[c0 + j] + b[c0 + j], e = fast_exp(-fabsf(v));
+                float v = lr[c0 + j], e = fast_exp(-fabsf(v));
                 float sp = (v > 0.0f ? v : 0.0f) + log1p_unit(e);
                 acc[j] += xr[c0 + j] * v - sp;
                 if (grad)
@@ -1332,7 +1417,7 @@ static vae_status cpu_bernoulli(void *dev, vae_ref out, vae_ref bias, vae_ref x,
             }
         }
         for (c = c0; c < d; c++) {
-            float v = lr[c] + b[c], e = fast_exp(-fabsf(v));
+            float v = lr[c], e = fast_exp(-fabsf(v));
             s += xr[c] * v - ((v > 0.0f ? v : 0.0f) + log1p_unit(e));
             if (grad)
                 lr[c] = (v >= 0.0f ? 1.0f : e) / (1.0f + e) - xr[c];
@@ -1344,11 +1429,41 @@ static vae_status cpu_bernoulli(void *dev, vae_ref out, vae_ref bias, vae_ref x,
     return VAE_OK;
 }
 
-static vae_status cpu_gaussian(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_sigma, vae_ref log_px,
-                               vae_ref sq_err, int rows, int k, int d, int grad)
+/* The Gaussian's squared error for one row and, with grad, the gradient
+   of -log p with respect to its parameters l: the mean sigmoid(l), whose
+   slope mean (1 - mean) = e / (1 + e)^2 comes from e = exp(-|l|), which
+   cannot overflow; or with linear the mean l itself. */
+#define GAUSSIAN_ROW(MEAN_AND_GRAD)                                                                              \
+    do {                                                                                                         \
+        for (c0 = 0; c0 + LANES <= d; c0 += LANES)                                                              \
+            for (j = 0; j < LANES; j++) {                                                                        \
+                float v = lr[c0 + j], diff, g;                                                                   \
+                MEAN_AND_GRAD(v, xr[c0 + j]);                                                                    \
+                acc[j] += diff * diff;                                                                           \
+                if (grad)                                                                                        \
+                    lr[c0 + j] = g;                                                                              \
+            }                                                                                                    \
+        for (c = c0; c < d; c++) {                                                                               \
+            float v = lr[c], diff, g;                                                                            \
+            MEAN_AND_GRAD(v, xr[c]);                                                                             \
+            s += diff * diff;                                                                                    \
+            if (grad)                                                                                            \
+                lr[c] = g;                                                                                       \
+        }                                                                                                        \
+    } while (0)
+#define SIGMOID_MEAN(v, x)                                                                                       \
+    float e = fast_exp(-fabsf(v)), q = 1.0f / (1.0f + e);                                                       \
+    diff = (v >= 0.0f ? q : e * q) - (x);                                                                        \
+    g = diff * inv_var * e * q * q
+#define LINEAR_MEAN(v, x)                                                                                        \
+    diff = (v) - (x);                                                                                            \
+    g = diff * inv_var
+
+static vae_status cpu_gaussian(void *dev, vae_ref logits, vae_ref x, vae_ref log_sigma, vae_ref log_px,
+                               vae_ref sq_err, int rows, int k, int d, int linear, int grad)
 {
-    float *l = MEM(out), *lp = MEM(log_px), *se = MEM(sq_err);
-    const float *xs = MEM(x), *b = MEM(bias);
+    float *l = MEM(logits), *lp = MEM(log_px), *se = MEM(sq_err);
+    const float *xs = MEM(x);
     const float ls = *MEM(log_sigma), inv_var = expf(-2.0f * ls);
     /* -d/2 log(2 pi sigma^2), the same for every row */
     const float norm = -(float)d * (0.91893853320467274f + ls);
@@ -1360,24 +1475,10 @@ static vae_status cpu_gaussian(void *dev, vae_ref out, vae_ref bias, vae_ref x, 
         float acc[LANES] = {0};
         float s = 0.0f;
         int c0, c, j;
-        /* mean = sigmoid(l) and its slope mean (1 - mean) = e / (1 + e)^2
-           from e = exp(-|l|), which cannot overflow */
-        for (c0 = 0; c0 + LANES <= d; c0 += LANES) {
-            for (j = 0; j < LANES; j++) {
-                float v = lr[c0 + j] + b[c0 + j], e = fast_exp(-fabsf(v)), q = 1.0f / (1.0f + e);
-                float mean = v >= 0.0f ? q : e * q, diff = mean - xr[c0 + j];
-                acc[j] += diff * diff;
-                if (grad)
-                    lr[c0 + j] = diff * inv_var * e * q * q;
-            }
-        }
-        for (c = c0; c < d; c++) {
-            float v = lr[c] + b[c], e = fast_exp(-fabsf(v)), q = 1.0f / (1.0f + e);
-            float mean = v >= 0.0f ? q : e * q, diff = mean - xr[c];
-            s += diff * diff;
-            if (grad)
-                lr[c] = diff * inv_var * e * q * q;
-        }
+        if (linear)
+            GAUSSIAN_ROW(LINEAR_MEAN);
+        else
+            GAUSSIAN_ROW(SIGMOID_MEAN);
         for (j = 0; j < LANES; j++)
             s += acc[j];
         se[r] = s;
@@ -1385,6 +1486,10 @@ static vae_status cpu_gaussian(void *dev, vae_ref out, vae_ref bias, vae_ref x, 
     }
     return VAE_OK;
 }
+
+#undef GAUSSIAN_ROW
+#undef SIGMOID_MEAN
+#undef LINEAR_MEAN
 
 static vae_status cpu_gaussian_backward(void *dev, vae_ref sq_err, vae_ref weight, vae_ref log_sigma,
                                         vae_ref dlog_sigma, int rows, int d)
@@ -1584,6 +1689,8 @@ static const vae_backend cpu_backend = {
     .zero = cpu_zero,
     .gemm = cpu_gemm,
     .act_backward = cpu_act_backward,
+    .im2col = cpu_im2col,
+    .col2im = cpu_col2im,
     .reparam = cpu_reparam,
     .reparam_backward = cpu_reparam_backward,
     .mog_log_prob = cpu_mog_log_prob,
@@ -1618,12 +1725,15 @@ static const char *const prior_names[] = {"normal", "mog", NULL};
 static const char *const kl_names[] = {"mc", "analytic", NULL};
 static const char *const objective_names[] = {"elbo", "iwae", NULL};
 static const char *const optimizer_names[] = {"adam", "adamax", NULL};
+static const char *const posterior_names[] = {"diagonal", "isotropic", NULL};
+static const char *const mean_names[] = {"sigmoid", "linear", NULL};
 
 /* Choice fields are enums, read and written as int: that needs enums the
    size of an int (compilers give them that unless told otherwise). */
 typedef char enums_are_ints[sizeof(vae_activation) == sizeof(int) && sizeof(vae_likelihood) == sizeof(int) &&
                                     sizeof(vae_prior) == sizeof(int) && sizeof(vae_kl) == sizeof(int) &&
-                                    sizeof(vae_objective) == sizeof(int) && sizeof(vae_optimizer) == sizeof(int)
+                                    sizeof(vae_objective) == sizeof(int) && sizeof(vae_optimizer) == sizeof(int) &&
+                                    sizeof(vae_posterior) == sizeof(int) && sizeof(vae_mean) == sizeof(int)
                                 ? 1
                                 : -1];
 
@@ -1645,11 +1755,23 @@ static const vae_field config_fields[] = {
      .offset = FIELD_AT(n_hidden)},
     {.key = "activation", .option = "act", .type = VAE_FIELD_CHOICE, .choices = activation_names, .def = "tanh",
      .help = "hidden activation", .since = 1, .offset = FIELD_AT(activation)},
+    {.key = "encoder", .option = "encoder", .type = VAE_FIELD_TEXT, .max = VAE_MAX_SPEC - 1, .def = "",
+     .help = "the encoder's layers, \"conv 32 5 s2 p1,relu,fc 256\" (\"\": the MLP of hidden)", .since = 4,
+     .offset = FIELD_AT(encoder)},
+    {.key = "decoder", .option = "decoder", .type = VAE_FIELD_TEXT, .max = VAE_MAX_SPEC - 1, .def = "",
+     .help = "the decoder's layers, from z to the image's shape (\"\": the MLP of hidden)", .since = 4,
+     .offset = FIELD_AT(decoder)},
+    {.key = "posterior", .option = "posterior", .type = VAE_FIELD_CHOICE, .choices = posterior_names,
+     .def = "diagonal", .help = "q(z|x): a variance per dimension, or one per image", .since = 4,
+     .offset = FIELD_AT(posterior)},
     {.key = "likelihood", .option = "likelihood", .type = VAE_FIELD_CHOICE, .choices = likelihood_names,
      .def = "bernoulli", .help = "p(x|z): binary pixels, or grey ones with a Gaussian", .since = 2,
      .offset = FIELD_AT(likelihood)},
     {.key = "sigma", .option = "sigma", .type = VAE_FIELD_REAL, .min = 0, .max = 1000, .def = "0",
      .help = "the Gaussian's fixed sigma, at least 0.001; 0 learns it", .since = 2, .offset = FIELD_AT(sigma)},
+    {.key = "mean", .option = "mean", .type = VAE_FIELD_CHOICE, .choices = mean_names, .def = "sigmoid",
+     .help = "the Gaussian's mean: sigmoid of the decoder's output, or the output itself", .since = 4,
+     .offset = FIELD_AT(mean)},
     {.key = "prior", .option = "prior", .type = VAE_FIELD_CHOICE, .choices = prior_names, .def = "normal",
      .help = "p(z): N(0, I) or a learned mixture of Gaussians", .since = 2, .offset = FIELD_AT(prior)},
     {.key = "components", .option = "components", .type = VAE_FIELD_INT, .min = 1, .max = 1024, .def = "16",
@@ -1821,6 +1943,127 @@ static vae_status set_list(vae_config *c, const vae_field *f, const char *value,
                VAE_MAX_HIDDEN, f->min, f->max, value);
 }
 
+/* ---- network descriptions ----
+
+   "conv 32 5 s2 p1,relu,fc 256": items separated by commas, words by
+   spaces. Parsing checks each item alone; what ties them to the image
+   and to each other (shapes) is checked when the network is planned. */
+
+enum { SPEC_FC, SPEC_CONV, SPEC_CONVT, SPEC_VIEW, SPEC_ACT };
+#define SPEC_MAX_ITEMS (4 * VAE_MAX_LAYERS)
+#define SPEC_MAX_CHANNELS 4096
+#define SPEC_MAX_KERNEL 64
+#define SPEC_MAX_UNITS (1 << 24)
+
+typedef struct {
+    int kind;
+    int n[3];                       /* fc: n[0] units; conv, convt: n[0] channels; view: c, h, w */
+    int k, stride, pad, out_pad;    /* conv, convt */
+    int act;                        /* SPEC_ACT: a vae_activation */
+} spec_item;
+
+static const char *const spec_act_names[] = {"tanh", "relu", "leakyrelu", NULL};
+
+/* A whole decimal number from lo to hi, the entire word. */
+static int spec_number(const char *word, long lo, long hi, int *out)
+{
+    long v;
+    if (!parse_long(word, &v) || v < lo || v > hi)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+static vae_status parse_item(const char *text, spec_item *it, char *why, size_t why_len)
+{
+    char buf[VAE_MAX_SPEC], *w[8], *save = buf;
+    int nw = 0, i;
+    snprintf(buf, sizeof buf, "%s", text);
+    while (nw < 8) {
+        while (*save == ' ')
+            *save++ = '\0';
+        if (!*save)
+            break;
+        w[nw++] = save;
+        while (*save && *save != ' ')
+            save++;
+    }
+    if (nw == 0)
+        return say(VAE_ERR_ARG, why, why_len, "has an empty layer (two commas, or one at an end)");
+    memset(it, 0, sizeof *it);
+    it->stride = 1;
+    for (i = 0; spec_act_names[i]; i++)
+        if (strcmp(w[0], spec_act_names[i]) == 0) {
+            if (nw != 1)
+                return say(VAE_ERR_ARG, why, why_len, "'%s': an activation takes nothing after it", text);
+            it->kind = SPEC_ACT;
+            it->act = i;
+            return VAE_OK;
+        }
+    if (strcmp(w[0], "fc") == 0) {
+        it->kind = SPEC_FC;
+        if (nw != 2 || !spec_number(w[1], 1, SPEC_MAX_UNITS, &it->n[0]))
+            return say(VAE_ERR_ARG, why, why_len, "'%s': fc takes a number of units, 1 to %d", text,
+                       SPEC_MAX_UNITS);
+        return VAE_OK;
+    }
+    if (strcmp(w[0], "view") == 0) {
+        it->kind = SPEC_VIEW;
+        if (nw != 4 || !spec_number(w[1], 1, SPEC_MAX_CHANNELS, &it->n[0]) ||
+            !spec_number(w[2], 1, SPEC_MAX_UNITS, &it->n[1]) || !spec_number(w[3], 1, SPEC_MAX_UNITS, &it->n[2]))
+            return say(VAE_ERR_ARG, why, why_len, "'%s': view takes channels (1 to %d), rows and columns", text,
+                       SPEC_MAX_CHANNELS);
+        return VAE_OK;
+    }
+    if (strcmp(w[0], "conv") == 0 || strcmp(w[0], "convt") == 0) {
+        int t = w[0][4] == 't';
+        it->kind = t ? SPEC_CONVT : SPEC_CONV;
+        if (nw < 3 || !spec_number(w[1], 1, SPEC_MAX_CHANNELS, &it->n[0]) ||
+            !spec_number(w[2], 1, SPEC_MAX_KERNEL, &it->k))
+            return say(VAE_ERR_ARG, why, why_len, "'%s': %s takes channels (1 to %d) and a kernel size (1 to %d)%s",
+                       text, w[0], SPEC_MAX_CHANNELS, SPEC_MAX_KERNEL, t ? ", then sS pP oO" : ", then sS pP");
+        for (i = 3; i < nw; i++) {
+            int *at = w[i][0] == 's' ? &it->stride : w[i][0] == 'p' ? &it->pad : w[i][0] == 'o' && t ? &it->out_pad : NULL;
+            long lo = w[i][0] == 's' ? 1 : 0;
+            if (!at)
+                return say(VAE_ERR_ARG, why, why_len, "'%s': '%s' is not sS (stride), pP (padding)%s", text, w[i],
+                           t ? " or oO (output padding)" : "");
+            if (!spec_number(w[i] + 1, lo, SPEC_MAX_KERNEL, at))
+                return say(VAE_ERR_ARG, why, why_len, "'%s': the %s in '%s' must be %ld to %d", text,
+                           w[i][0] == 's' ? "stride" : w[i][0] == 'p' ? "padding" : "output padding", w[i], lo,
+                           SPEC_MAX_KERNEL);
+        }
+        if (it->out_pad >= it->stride)
+            return say(VAE_ERR_ARG, why, why_len, "'%s': the output padding %d must be less than the stride %d", text,
+                       it->out_pad, it->stride);
+        return VAE_OK;
+    }
+    return say(VAE_ERR_ARG, why, why_len, "'%s' is not a layer (fc, conv, convt, view, relu, tanh, leakyrelu)", text);
+}
+
+/* The items of a description, in order; "" has none. */
+static vae_status parse_spec(const char *text, spec_item *items, int *count, char *why, size_t why_len)
+{
+    const char *p = text;
+    *count = 0;
+    if (!text[strspn(text, " ")])
+        return VAE_OK;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[VAE_MAX_SPEC];
+        if (*count == SPEC_MAX_ITEMS)
+            return say(VAE_ERR_ARG, why, why_len, "has more than %d items", SPEC_MAX_ITEMS);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        TRY(parse_item(item, &items[*count], why, why_len));
+        ++*count;
+        if (!end)
+            return VAE_OK;
+        p = end + 1;
+    }
+}
+
 vae_status vae_config_set(vae_config *c, const char *key, const char *value, char *why, size_t why_len)
 {
     const vae_field *f = find_field(key);
@@ -1875,6 +2118,19 @@ vae_status vae_config_set(vae_config *c, const char *key, const char *value, cha
     }
     case VAE_FIELD_LIST:
         return set_list(c, f, value, why, why_len);
+    case VAE_FIELD_TEXT: {
+        size_t len = strlen(value), i;
+        spec_item items[SPEC_MAX_ITEMS];
+        int n;
+        if (len > (size_t)f->max)
+            return say(VAE_ERR_ARG, why, why_len, "is %lu characters long, over %.0f", (unsigned long)len, f->max);
+        for (i = 0; i < len; i++)
+            if ((unsigned char)value[i] < ' ')
+                return say(VAE_ERR_ARG, why, why_len, "holds a control character");
+        TRY(parse_spec(value, items, &n, why, why_len));
+        memcpy(at, value, len + 1);
+        return VAE_OK;
+    }
     }
     return say(VAE_ERR_ARG, why, why_len, "unknown field type");
 }
@@ -1908,6 +2164,11 @@ int vae_config_get(const vae_config *c, const char *key, char *buf, size_t size)
         else
             n = snprintf(buf, size, "%d", i); /* which vae_config_set refuses */
         break;
+    case VAE_FIELD_TEXT:
+        if (!memchr(at, '\0', (size_t)f->max + 1))
+            return -1;
+        n = snprintf(buf, size, "%s", at);
+        break;
     case VAE_FIELD_LIST:
         if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
             return -1;
@@ -1929,33 +2190,58 @@ void vae_config_init(vae_config *cfg)
 
 /* ---- the model --------------------------------------------------------------
 
-   Parts with small interfaces: layers (dense now), a likelihood p(x|z) and
-   a prior p(z), around the reparameterisation step. Each part reaches the
-   backend only through m->be; docs/DESIGN.md has the buffer map. */
+   Parts with small interfaces: layers (a table of kinds), a likelihood
+   p(x|z) and a prior p(z), around the reparameterisation step. Each part
+   reaches the backend only through m->be; docs/DESIGN.md has the buffer
+   map. */
+
+/* A tensor's shape as (channels, rows, cols); n values are (n, 1, 1). In
+   memory an image is channels last. */
+typedef struct {
+    int c, h, w;
+} dims3;
+
+static double dims_size(dims3 d)
+{
+    return (double)d.c * d.h * d.w;
+}
+
+typedef struct layer_kind layer_kind;
 
 typedef struct {
-    int in, out;  /* features */
-    int act;      /* applied after the bias: a vae_activation, or VAE_ACT_NONE */
-    vae_ref w, b; /* weight (out, in), bias (out); gradients n_params later */
+    const layer_kind *kind;
+    dims3 in, out;
+    int image_in, image_out; /* the input (output) is an image: a conv's, or an fc's before a view */
+    int k, stride, pad, out_pad; /* conv and convt */
+    int act;                 /* applied after the bias: a vae_activation, or VAE_ACT_NONE */
+    vae_conv_geom geom;      /* conv, convt: the convolution that im2col and col2im walk */
+    int chunk;               /* conv, convt: images per pass through the im2col buffer */
+    vae_ref w, b;            /* weight, bias; gradients n_params later */
+    char name[16];           /* "enc.0", "enc.head", "dec.out" */
 } layer;
 
 typedef struct {
     char name[32];
     vae_ref ref;
-    int ndim, shape[2];
+    int ndim, shape[VAE_MAX_DIMS]; /* as PyTorch has it */
+    int rows, cols;          /* in memory, a rows x cols matrix */
+    dims3 row_image, col_image; /* c != 0: that index runs over an image (c, h, w), kept channels last */
 } tensor;
 
 typedef struct likelihood likelihood;
 typedef struct prior prior;
 
-#define MAX_LAYERS (VAE_MAX_HIDDEN + 1)
-/* a weight and a bias per layer: hidden layers of encoder and decoder, the
-   mu and logvar heads, the output layer; then log sigma and the mixture's
-   three */
-#define MAX_TENSORS (4 * VAE_MAX_HIDDEN + 6 + 1 + 3)
+/* a weight and a bias per layer, the head's split in two; then log sigma
+   and the mixture's three */
+#define MAX_TENSORS (4 * VAE_MAX_LAYERS + 2 + 1 + 3)
 /* Evaluation pushes at least this many decoder rows through at once, so that
    a model trained with small batches still evaluates with efficient GEMMs. */
 #define VAE_EVAL_ROWS 256
+/* The im2col buffer: a conv layer goes through it this many floats of
+   windows at a time (16 MB), whole images, at least one. The count of
+   images per pass depends on the layer alone, so results do not depend on
+   the batch the buffers were sized for. */
+#define COL_FLOATS ((size_t)1 << 22)
 
 struct vae {
     vae_config cfg;
@@ -1975,17 +2261,22 @@ struct vae {
     int row_cap;             /* the most of r_cap: vae_load's limit, else INT_MAX */
     const likelihood *lik;
     const prior *pri;
+    int mean_act;            /* the output layer's activation that gives E[x|z] */
 
-    int n_enc, n_dec;        /* layers: encoder hidden + heads, decoder hidden + output */
-    layer enc[MAX_LAYERS], dec[MAX_LAYERS];
+    int n_enc, n_dec;        /* layers: the encoder's, its head last; the decoder's, its output last */
+    layer enc[VAE_MAX_LAYERS], dec[VAE_MAX_LAYERS];
     vae_ref log_sigma;       /* (1): a parameter when learned, else a constant */
     vae_ref prior_mean, prior_logvar, prior_logit; /* (K, Z), (K, Z), (K) */
     int n_tensors;
     tensor tensors[MAX_TENSORS];
+    int widest_tensor_row;   /* the most cols of a tensor whose order differs in memory */
 
     /* activations (rows, width), rows b*k + i as in vae_backend.h */
     vae_ref x;               /* (b_cap, D) */
-    vae_ref enc_h[MAX_LAYERS]; /* layer outputs; the last is mu_logvar (b_cap, 2Z) = [mu | logvar] */
+    vae_ref enc_h[VAE_MAX_LAYERS]; /* layer outputs; the last is the head's */
+    vae_ref mu_logvar;       /* (b_cap, 2Z) = [mu | logvar]: the head's output, or from it (isotropic) */
+    vae_ref expand;          /* isotropic: (2Z, Z + 1), mu_logvar = head expand^T */
+    vae_ref dhead;           /* isotropic: (b_cap, Z + 1) */
     vae_ref eps, z;          /* (r_cap, Z) */
     vae_ref std;             /* (b_cap, Z): exp(logvar / 2) */
     vae_ref log_p_minus_q;   /* (r_cap): log p(z) - log q(z|x), or -KL */
@@ -1994,8 +2285,9 @@ struct vae {
     vae_ref latent_weight;   /* (r_cap): beta times weight, for the terms of log p(z) - log q(z|x) */
     vae_ref bound, objective; /* (b_cap): per image, the bound and the objective (beta-weighted) */
     vae_ref summary;          /* (VAE_STEP_SUMMARY): check_step's, the one value a step reads back */
-    vae_ref dec_h[MAX_LAYERS]; /* layer outputs; the last is the output before its bias (r_cap, D) */
-    vae_ref grad_scratch[2]; /* (r_cap, widest hidden layer): gradients of hidden outputs, in turn */
+    vae_ref dec_h[VAE_MAX_LAYERS]; /* layer outputs; the last is the likelihood's parameters (r_cap, D) */
+    vae_ref grad_scratch[2]; /* gradients of hidden outputs, in turn: the widest layer's, for its rows */
+    vae_ref col;             /* the im2col buffer */
     vae_ref dz;              /* (r_cap, Z) */
     vae_ref kept_rows;       /* (r_cap) int32: rows the decoder's backward pass needs */
     vae_ref z_kept, weight_kept; /* (r_cap, Z), (r_cap): z and weight of those rows */
@@ -2033,13 +2325,6 @@ static vae_status finish(vae *m, vae_status s)
     return s;
 }
 
-/* Every backend call returns a status; the first failure ends the call. */
-#define TRY(call)                                                              \
-    do {                                                                       \
-        vae_status try_status_ = (call);                                       \
-        if (try_status_ != VAE_OK)                                             \
-            return try_status_;                                                \
-    } while (0)
 
 #define REQUIRE_USABLE(m)                                                      \
     do {                                                                       \
@@ -2056,22 +2341,471 @@ static vae_status finish(vae *m, vae_status s)
    gradients whose squares overflow Adam's second moment. */
 #define VAE_MIN_SIGMA 1e-3f
 
-/* The parameters a configuration describes, counted in double so that no
-   size can wrap before it is checked (32-bit size_t included). */
-static double config_params(const vae_config *c)
+/* ---- layers ------------------------------------------------------------------
+
+   A table of kinds. Each kind gives, side by side, its output shape, its
+   parameters (and how PyTorch orders them), its scratch, and its forward
+   and backward passes; the model loops over layers and never asks which
+   kind it has. A conv layer is im2col, the blocked GEMM and col2im, with
+   images channels last, so that the GEMM's bias-and-activation epilogue
+   and act_backward's bias sums serve it as they serve a dense layer:
+   channels are the GEMM's columns, and each pixel of each image a row. */
+
+struct layer_kind {
+    const char *name;
+    int spatial;  /* its output is an image whose pixels are the GEMM's rows */
+    /* L->out (and the geometry) from L->in and the layer's numbers */
+    vae_status (*shape)(layer *L, char *why, size_t why_len);
+    double (*weights)(const layer *L);
+    /* inputs per output, for the initial weights' bound 1/sqrt(fan_in) */
+    double (*fan_in)(const layer *L);
+    /* the weight's tensor: its PyTorch shape and how memory orders it */
+    void (*weight_tensor)(const layer *L, tensor *t);
+    /* floats of im2col windows per image (0: none) */
+    double (*col_floats)(const layer *L);
+    /* out (rows images) = act(layer(in) + bias), or without add_bias the
+       layer alone (act must then be VAE_ACT_NONE) */
+    vae_status (*forward)(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int add_bias, int act);
+    /* dout (rows, out) holds d(loss)/d(out), times scale[image] unless
+       VAE_NO_REF; overwrites it with the gradient before the activation,
+       writes the weight and bias gradients and, unless din is VAE_NO_REF,
+       d(loss)/d(in) */
+    vae_status (*backward)(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref scale,
+                           vae_ref din, int rows);
+};
+
+/* Channels, the GEMM's columns, and pixels per image, its rows. */
+static int layer_pixels(const layer *L)
+{
+    return L->kind->spatial ? L->out.h * L->out.w : 1;
+}
+
+static int layer_channels(const layer *L)
+{
+    return L->kind->spatial ? L->out.c : (int)dims_size(L->out);
+}
+
+static vae_status layer_act_backward(vae *m, const layer *L, vae_ref dout, vae_ref out, vae_ref scale, int rows)
+{
+    int px = layer_pixels(L);
+    return m->be->act_backward(m->dev, dout, out, scale, L->b + m->n_params, rows * px, layer_channels(L), L->act,
+                               px);
+}
+
+/* An index that runs over an image (c, h, w) in PyTorch's order is kept
+   channels last; images of one channel or one pixel need no reordering. */
+static dims3 reordered(dims3 d)
+{
+    dims3 none = {0, 0, 0};
+    return d.c > 1 && (double)d.h * d.w > 1 ? d : none;
+}
+
+/* -- fc: out (rows, N) = act(in (rows, in) W^T + b), W (N, in) -- */
+
+static vae_status fc_shape(layer *L, char *why, size_t why_len)
+{
+    (void)why;
+    (void)why_len;
+    L->out.h = L->out.w = 1; /* out.c is the units; a view makes it an image after */
+    return VAE_OK;
+}
+
+static double fc_weights(const layer *L)
+{
+    return dims_size(L->in) * dims_size(L->out);
+}
+
+static double fc_fan_in(const layer *L)
+{
+    return dims_size(L->in);
+}
+
+static void fc_weight_tensor(const layer *L, tensor *t)
+{
+    t->ndim = 2;
+    t->shape[0] = t->rows = (int)dims_size(L->out);
+    t->shape[1] = t->cols = (int)dims_size(L->in);
+    if (L->image_out)
+        t->row_image = reordered(L->out);
+    if (L->image_in)
+        t->col_image = reordered(L->in);
+}
+
+static double no_cols(const layer *L)
+{
+    (void)L;
+    return 0.0;
+}
+
+static vae_status fc_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int add_bias, int act)
+{
+    int n = (int)dims_size(L->out), k = (int)dims_size(L->in);
+    return m->be->gemm(m->dev, 0, 1, rows, n, k, in, k, L->w, k, out, n, add_bias ? L->b : VAE_NO_REF, act, 0);
+}
+
+static vae_status fc_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref scale,
+                              vae_ref din, int rows)
+{
+    int n = (int)dims_size(L->out), k = (int)dims_size(L->in);
+    TRY(layer_act_backward(m, L, dout, out, scale, rows));
+    /* dW (n, k) = dout^T (n, rows) in (rows, k) */
+    TRY(m->be->gemm(m->dev, 1, 0, n, k, rows, dout, n, in, k, L->w + m->n_params, k, VAE_NO_REF, VAE_ACT_NONE, 0));
+    if (din != VAE_NO_REF)
+        TRY(m->be->gemm(m->dev, 0, 0, rows, k, n, dout, n, L->w, k, din, k, VAE_NO_REF, VAE_ACT_NONE, 0));
+    return VAE_OK;
+}
+
+/* -- conv: windows (pixels, k k c) of each image times W^T, W (out c, k k c) -- */
+
+static vae_status conv_shape(layer *L, char *why, size_t why_len)
+{
+    int h = L->in.h + 2 * L->pad, w = L->in.w + 2 * L->pad;
+    if (h < L->k || w < L->k)
+        return say(VAE_ERR_ARG, why, why_len, "a %dx%d kernel is larger than its %dx%d input padded by %d", L->k, L->k,
+                   L->in.h, L->in.w, L->pad);
+    L->out.h = (h - L->k) / L->stride + 1;
+    L->out.w = (w - L->k) / L->stride + 1;
+    L->geom.h = L->in.h;
+    L->geom.w = L->in.w;
+    L->geom.c = L->in.c;
+    L->geom.oh = L->out.h;
+    L->geom.ow = L->out.w;
+    L->geom.k = L->k;
+    L->geom.stride = L->stride;
+    L->geom.pad = L->pad;
+    return VAE_OK;
+}
+
+/* Both kinds' weights are (rows, k k c) in memory: (out, in) channels
+   for conv, (in, out) for convt, as PyTorch shapes them. */
+static double conv_weights(const layer *L)
+{
+    return (double)L->in.c * L->out.c * L->k * L->k;
+}
+
+static double conv_fan_in(const layer *L)
+{
+    return (double)L->geom.c * L->k * L->k;
+}
+
+/* (rows, c, k, k) in PyTorch, (rows, k, k, c) in memory, c the
+   channels of the images that im2col walks */
+static void window_tensor(const layer *L, int rows, tensor *t)
+{
+    dims3 window;
+    t->ndim = 4;
+    t->shape[0] = t->rows = rows;
+    t->shape[1] = L->geom.c;
+    t->shape[2] = t->shape[3] = L->k;
+    t->cols = L->geom.c * L->k * L->k;
+    window.c = L->geom.c;
+    window.h = window.w = L->k;
+    t->col_image = reordered(window);
+}
+
+static void conv_weight_tensor(const layer *L, tensor *t)
+{
+    window_tensor(L, L->out.c, t);
+}
+
+static void convt_weight_tensor(const layer *L, tensor *t)
+{
+    window_tensor(L, L->in.c, t);
+}
+
+static double conv_col_floats(const layer *L)
+{
+    return (double)L->geom.oh * L->geom.ow * L->k * L->k * L->geom.c;
+}
+
+static vae_status conv_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int add_bias, int act)
+{
+    const vae_conv_geom *g = &L->geom;
+    int width = g->k * g->k * g->c, px = g->oh * g->ow, b0, nb;
+    size_t in_size = (size_t)dims_size(L->in), out_size = (size_t)dims_size(L->out);
+    for (b0 = 0; b0 < rows; b0 += nb) {
+        nb = min_int(L->chunk, rows - b0);
+        TRY(m->be->im2col(m->dev, in + b0 * in_size, m->col, nb, g));
+        TRY(m->be->gemm(m->dev, 0, 1, nb * px, L->out.c, width, m->col, width, L->w, width, out + b0 * out_size,
+                        L->out.c, add_bias ? L->b : VAE_NO_REF, act, 0));
+    }
+    return VAE_OK;
+}
+
+/* The windows once more per pass (they are not kept from the forward
+   pass): the weight gradient sums over the passes, and the input's is
+   col2im of the windows' gradient. */
+static vae_status conv_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref scale,
+                                vae_ref din, int rows)
+{
+    const vae_conv_geom *g = &L->geom;
+    int width = g->k * g->k * g->c, px = g->oh * g->ow, oc = L->out.c, b0, nb;
+    size_t in_size = (size_t)dims_size(L->in), out_size = (size_t)dims_size(L->out);
+    TRY(layer_act_backward(m, L, dout, out, scale, rows));
+    for (b0 = 0; b0 < rows; b0 += nb) {
+        vae_ref d = dout + b0 * out_size;
+        nb = min_int(L->chunk, rows - b0);
+        TRY(m->be->im2col(m->dev, in + b0 * in_size, m->col, nb, g));
+        TRY(m->be->gemm(m->dev, 1, 0, oc, width, nb * px, d, oc, m->col, width, L->w + m->n_params, width,
+                        VAE_NO_REF, VAE_ACT_NONE, b0 > 0));
+        if (din == VAE_NO_REF)
+            continue;
+        TRY(m->be->gemm(m->dev, 0, 0, nb * px, width, oc, d, oc, L->w, width, m->col, width, VAE_NO_REF,
+                        VAE_ACT_NONE, 0));
+        TRY(m->be->col2im(m->dev, m->col, din + b0 * in_size, VAE_NO_REF, VAE_ACT_NONE, nb, g));
+    }
+    return VAE_OK;
+}
+
+/* -- convt: the adjoint of the conv from its output to its input: its
+   forward pass is conv's backward-data, its backward conv's forward -- */
+
+static vae_status convt_shape(layer *L, char *why, size_t why_len)
+{
+    double h = (double)(L->in.h - 1) * L->stride - 2.0 * L->pad + L->k + L->out_pad;
+    double w = (double)(L->in.w - 1) * L->stride - 2.0 * L->pad + L->k + L->out_pad;
+    if (h < 1 || w < 1 || h > SPEC_MAX_UNITS || w > SPEC_MAX_UNITS)
+        return say(VAE_ERR_ARG, why, why_len, "a %dx%d input gives a %.0fx%.0f output", L->in.h, L->in.w, h, w);
+    L->out.h = (int)h;
+    L->out.w = (int)w;
+    L->geom.h = L->out.h;
+    L->geom.w = L->out.w;
+    L->geom.c = L->out.c;
+    L->geom.oh = L->in.h;
+    L->geom.ow = L->in.w;
+    L->geom.k = L->k;
+    L->geom.stride = L->stride;
+    L->geom.pad = L->pad;
+    return VAE_OK;
+}
+
+static vae_status convt_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int add_bias, int act)
+{
+    const vae_conv_geom *g = &L->geom;
+    int width = g->k * g->k * g->c, px = g->oh * g->ow, ic = L->in.c, b0, nb;
+    size_t in_size = (size_t)dims_size(L->in), out_size = (size_t)dims_size(L->out);
+    for (b0 = 0; b0 < rows; b0 += nb) {
+        nb = min_int(L->chunk, rows - b0);
+        TRY(m->be->gemm(m->dev, 0, 0, nb * px, width, ic, in + b0 * in_size, ic, L->w, width, m->col, width,
+                        VAE_NO_REF, VAE_ACT_NONE, 0));
+        TRY(m->be->col2im(m->dev, m->col, out + b0 * out_size, add_bias ? L->b : VAE_NO_REF, act, nb, g));
+    }
+    return VAE_OK;
+}
+
+static vae_status convt_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref scale,
+                                 vae_ref din, int rows)
+{
+    const vae_conv_geom *g = &L->geom;
+    int width = g->k * g->k * g->c, px = g->oh * g->ow, ic = L->in.c, b0, nb;
+    size_t in_size = (size_t)dims_size(L->in), out_size = (size_t)dims_size(L->out);
+    TRY(layer_act_backward(m, L, dout, out, scale, rows));
+    for (b0 = 0; b0 < rows; b0 += nb) {
+        vae_ref x = in + b0 * in_size;
+        nb = min_int(L->chunk, rows - b0);
+        TRY(m->be->im2col(m->dev, dout + b0 * out_size, m->col, nb, g));
+        TRY(m->be->gemm(m->dev, 1, 0, ic, width, nb * px, x, ic, m->col, width, L->w + m->n_params, width,
+                        VAE_NO_REF, VAE_ACT_NONE, b0 > 0));
+        if (din != VAE_NO_REF)
+            TRY(m->be->gemm(m->dev, 0, 1, nb * px, ic, width, m->col, width, L->w, width, din + b0 * in_size, ic,
+                            VAE_NO_REF, VAE_ACT_NONE, 0));
+    }
+    return VAE_OK;
+}
+
+enum { LAYER_FC, LAYER_CONV, LAYER_CONVT };
+
+static const layer_kind layer_kinds[] = {
+    [LAYER_FC] = {.name = "fc", .spatial = 0, .shape = fc_shape, .weights = fc_weights, .fan_in = fc_fan_in,
+                  .weight_tensor = fc_weight_tensor, .col_floats = no_cols, .forward = fc_forward,
+                  .backward = fc_backward},
+    [LAYER_CONV] = {.name = "conv", .spatial = 1, .shape = conv_shape, .weights = conv_weights, .fan_in = conv_fan_in,
+                    .weight_tensor = conv_weight_tensor, .col_floats = conv_col_floats, .forward = conv_forward,
+                    .backward = conv_backward},
+    [LAYER_CONVT] = {.name = "convt", .spatial = 1, .shape = convt_shape, .weights = conv_weights,
+                     .fan_in = conv_fan_in, .weight_tensor = convt_weight_tensor, .col_floats = conv_col_floats, .forward = convt_forward,
+                     .backward = convt_backward},
+};
+
+static double layer_params(const layer *L)
+{
+    return L->kind->weights(L) + layer_channels(L);
+}
+
+/* ---- planning a network ----
+
+   The layers of one side from its description (or the MLP of hidden),
+   with every shape; what vae_config_check, the layout and vae info all
+   use, so that the parameter count comes from the layers themselves. */
+
+typedef struct {
+    int n_enc, n_dec;
+    layer enc[VAE_MAX_LAYERS], dec[VAE_MAX_LAYERS];
+} network;
+
+static void describe_dims(dims3 d, int image, char *buf, size_t len)
+{
+    if (image)
+        snprintf(buf, len, "%dx%dx%d", d.c, d.h, d.w);
+    else
+        snprintf(buf, len, "%.0f values", dims_size(d));
+}
+
+/* The MLP of hidden widths as items: the encoder's, or mirrored with the
+   output layer of out units for the decoder. */
+static int mlp_items(const vae_config *c, int decoder, int out, spec_item *items)
+{
+    int i, n = 0;
+    for (i = 0; i < c->n_hidden; i++) {
+        memset(&items[n], 0, sizeof items[n]);
+        items[n].kind = SPEC_FC;
+        items[n++].n[0] = c->hidden[decoder ? c->n_hidden - 1 - i : i];
+        memset(&items[n], 0, sizeof items[n]);
+        items[n].kind = SPEC_ACT;
+        items[n++].act = (int)c->activation;
+    }
+    if (decoder) {
+        memset(&items[n], 0, sizeof items[n]);
+        items[n].kind = SPEC_FC;
+        items[n++].n[0] = out;
+    }
+    return n;
+}
+
+static vae_status plan_side(const vae_config *c, int decoder, int outputs_per_pixel, layer *L, int *count,
+                            char *why, size_t why_len)
+{
+    const char *side = decoder ? "decoder" : "encoder", *spec = decoder ? c->decoder : c->encoder;
+    spec_item items[SPEC_MAX_ITEMS];
+    int image_known = c->image_rows > 0 && c->image_cols > 0 && c->image_channels > 0;
+    dims3 cur, want;
+    int n, i, nl = 0, image = 0;
+    char reason[160], a[48], b[48];
+    if (spec[0]) {
+        if (parse_spec(spec, items, &n, reason, sizeof reason) != VAE_OK)
+            return say(VAE_ERR_ARG, why, why_len, "%s: %s", side, reason);
+    } else {
+        n = mlp_items(c, decoder, c->input_dim * outputs_per_pixel, items);
+    }
+    if (decoder) {
+        cur.c = c->latent_dim;
+        cur.h = cur.w = 1;
+    } else if (image_known) {
+        cur.c = c->image_channels;
+        cur.h = c->image_rows;
+        cur.w = c->image_cols;
+        image = 1;
+    } else {
+        cur.c = c->input_dim;
+        cur.h = cur.w = 1;
+    }
+    for (i = 0; i < n; i++) {
+        const spec_item *it = &items[i];
+        layer *p = nl ? &L[nl - 1] : NULL;
+        if (it->kind == SPEC_ACT) {
+            if (!p || p->act != VAE_ACT_NONE)
+                return say(VAE_ERR_ARG, why, why_len, "%s: %s needs a layer before it, and one activation a layer",
+                           side, spec_act_names[it->act]);
+            p->act = it->act;
+            continue;
+        }
+        if (it->kind == SPEC_VIEW) {
+            if (!p || p->kind != &layer_kinds[LAYER_FC] || p->image_out)
+                return say(VAE_ERR_ARG, why, why_len, "%s: view %d %d %d must follow an fc layer", side, it->n[0],
+                           it->n[1], it->n[2]);
+            if ((double)it->n[0] * it->n[1] * it->n[2] != dims_size(p->out))
+                return say(VAE_ERR_ARG, why, why_len, "%s: view %d %d %d has %.0f values, and the fc before it %.0f",
+                           side, it->n[0], it->n[1], it->n[2], (double)it->n[0] * it->n[1] * it->n[2],
+                           dims_size(p->out));
+            p->out.c = it->n[0];
+            p->out.h = it->n[1];
+            p->out.w = it->n[2];
+            p->image_out = image = 1;
+            cur = p->out;
+            continue;
+        }
+        if (nl == VAE_MAX_LAYERS - !decoder)
+            return say(VAE_ERR_ARG, why, why_len, "%s: more than %d layers", side, VAE_MAX_LAYERS - !decoder);
+        p = &L[nl];
+        memset(p, 0, sizeof *p);
+        p->kind = &layer_kinds[it->kind == SPEC_FC ? LAYER_FC : it->kind == SPEC_CONV ? LAYER_CONV : LAYER_CONVT];
+        p->in = cur;
+        p->image_in = image;
+        p->act = VAE_ACT_NONE;
+        p->k = it->k;
+        p->stride = it->stride;
+        p->pad = it->pad;
+        p->out_pad = it->out_pad;
+        p->out.c = it->n[0];
+        if (it->kind != SPEC_FC && !image)
+            return say(VAE_ERR_ARG, why, why_len, "%s: %s needs an image input, and %s has %.0f values: put view C H W "
+                       "after an fc layer%s", side, p->kind->name, nl ? "the layer before it" : "its input",
+                       dims_size(cur), decoder || nl ? "" : ", or give the image's shape");
+        if (p->kind->shape(p, reason, sizeof reason) != VAE_OK)
+            return say(VAE_ERR_ARG, why, why_len, "%s: %s %d %d: %s", side, p->kind->name, it->n[0], it->k, reason);
+        if (dims_size(p->out) > SPEC_MAX_UNITS || layer_params(p) > 1e12)
+            return say(VAE_ERR_ARG, why, why_len, "%s: %s %d makes %.0f values per image, over %d", side, p->kind->name,
+                       it->n[0], dims_size(p->out), SPEC_MAX_UNITS);
+        image = it->kind != SPEC_FC;
+        p->image_out = image;
+        cur = p->out;
+        nl++;
+    }
+    if (!decoder) {
+        layer *h = &L[nl];
+        memset(h, 0, sizeof *h);
+        h->kind = &layer_kinds[LAYER_FC];
+        h->in = cur;
+        h->image_in = image;
+        h->act = VAE_ACT_NONE;
+        h->out.c = c->posterior == VAE_POSTERIOR_ISOTROPIC ? c->latent_dim + 1 : 2 * c->latent_dim;
+        h->out.h = h->out.w = 1;
+        snprintf(h->name, sizeof h->name, "enc.head");
+        for (i = 0; i < nl; i++)
+            snprintf(L[i].name, sizeof L[i].name, "enc.%d", i);
+        *count = nl + 1;
+        return VAE_OK;
+    }
+    if (nl == 0)
+        return say(VAE_ERR_ARG, why, why_len, "decoder: no layer makes the image");
+    want.c = image_known ? c->image_channels * outputs_per_pixel : c->input_dim * outputs_per_pixel;
+    want.h = image_known ? c->image_rows : 1;
+    want.w = image_known ? c->image_cols : 1;
+    if (image ? cur.c != want.c || cur.h != want.h || cur.w != want.w
+              : dims_size(cur) != dims_size(want)) {
+        describe_dims(cur, image, a, sizeof a);
+        describe_dims(want, image_known, b, sizeof b);
+        return say(VAE_ERR_ARG, why, why_len, "decoder: ends at %s, not the image's %s%s", a, b,
+                   outputs_per_pixel > 1 ? " times the likelihood's outputs per value" : "");
+    }
+    if (L[nl - 1].act != VAE_ACT_NONE)
+        return say(VAE_ERR_ARG, why, why_len, "decoder: its last layer feeds the likelihood, which applies its own "
+                                              "mean: drop the %s after it", spec_act_names[L[nl - 1].act]);
+    for (i = 0; i < nl; i++)
+        snprintf(L[i].name, sizeof L[i].name, i == nl - 1 ? "dec.out" : "dec.%d", i);
+    *count = nl;
+    return VAE_OK;
+}
+
+static int outputs_per_pixel(const vae_config *c);
+
+static vae_status plan_network(const vae_config *c, network *net, char *why, size_t why_len)
+{
+    TRY(plan_side(c, 0, outputs_per_pixel(c), net->enc, &net->n_enc, why, why_len));
+    return plan_side(c, 1, outputs_per_pixel(c), net->dec, &net->n_dec, why, why_len);
+}
+
+/* The parameters of a planned network and the configuration's other
+   parts, counted in double so that no size can wrap before it is checked
+   (32-bit size_t included). */
+static double network_params(const vae_config *c, const network *net)
 {
     double p = 0.0;
-    int i, prev = c->input_dim;
-    for (i = 0; i < c->n_hidden; i++) {
-        p += ((double)prev + 1.0) * c->hidden[i];
-        prev = c->hidden[i];
-    }
-    p += ((double)prev + 1.0) * 2.0 * c->latent_dim;
-    for (i = c->n_hidden - 1, prev = c->latent_dim; i >= 0; i--) {
-        p += ((double)prev + 1.0) * c->hidden[i];
-        prev = c->hidden[i];
-    }
-    p += ((double)prev + 1.0) * c->input_dim;
+    int i;
+    for (i = 0; i < net->n_enc; i++)
+        p += layer_params(&net->enc[i]);
+    for (i = 0; i < net->n_dec; i++)
+        p += layer_params(&net->dec[i]);
     if (c->likelihood == VAE_GAUSSIAN && c->sigma == 0.0f)
         p += 1.0;
     if (c->prior == VAE_PRIOR_MOG)
@@ -2083,8 +2817,10 @@ static double config_params(const vae_config *c)
    in one place), then what ties fields together. */
 vae_status vae_config_check(const vae_config *c, char *why, size_t why_len)
 {
-    char text[160], reason[160];
+    char text[VAE_MAX_SPEC + 16], reason[160];
     vae_config scratch;
+    network net;
+    double params;
     int i;
     if (!c)
         return say(VAE_ERR_ARG, why, why_len, "no configuration given");
@@ -2107,11 +2843,15 @@ vae_status vae_config_check(const vae_config *c, char *why, size_t why_len)
     if (c->sigma != 0.0f && c->sigma < VAE_MIN_SIGMA)
         return say(VAE_ERR_ARG, why, why_len, "sigma %g is below %g (0 learns it)", (double)c->sigma,
                    (double)VAE_MIN_SIGMA);
+    if (c->mean != VAE_MEAN_SIGMOID && c->likelihood != VAE_GAUSSIAN)
+        return say(VAE_ERR_ARG, why, why_len, "mean linear is for the gaussian likelihood only");
+    TRY(plan_network(c, &net, why, why_len));
     /* The parameters and both moments as float32, with room for names, the
        configuration and the application's data. */
-    if (12.0 * config_params(c) > (double)(CKPT_MAX_BYTES - 2 * VAE_MAX_APP_DATA))
-        return say(VAE_ERR_ARG, why, why_len, "%.0f parameters are too many for a checkpoint (%.0f at most)",
-                   config_params(c), (double)(CKPT_MAX_BYTES - 2 * VAE_MAX_APP_DATA) / 12.0);
+    params = network_params(c, &net);
+    if (12.0 * params > (double)(CKPT_MAX_BYTES - 2 * VAE_MAX_APP_DATA))
+        return say(VAE_ERR_ARG, why, why_len, "%.0f parameters are too many for a checkpoint (%.0f at most)", params,
+                   (double)(CKPT_MAX_BYTES - 2 * VAE_MAX_APP_DATA) / 12.0);
     if (c->beta != 1.0f && c->objective != VAE_ELBO)
         return say(VAE_ERR_ARG, why, why_len, "beta weights the ELBO's KL term; the iwae bound has none to weight "
                                               "(use beta 1)");
@@ -2133,33 +2873,38 @@ static vae_status check_config(vae *m, const vae_config *c)
 struct likelihood {
     const char *name;
     int outputs_per_pixel;  /* the decoder's outputs per input value */
-    /* log_px (rows) from the decoder's output (rows of m->dec_h[last], the
-       bias not yet added) for images r / k; with grad, that output becomes
-       the gradient of -log p(x|z) with respect to it. */
+    /* log_px (rows) from the decoder's output (rows of m->dec_h[last])
+       for images r / k; with grad, that output becomes the gradient of
+       -log p(x|z) with respect to it. */
     vae_status (*log_prob)(vae *m, int rows, int k, int grad);
     /* The loss's gradient for the likelihood's own parameters, once
        m->weight is known; NULL when it has none. */
     vae_status (*backward)(vae *m, int rows);
-    /* The output layer's activation that makes its logits (with the bias)
-       the mean E[x|z]. */
-    int mean_act;
+    /* The output layer's activation that makes its output the mean
+       E[x|z]; NULL: VAE_ACT_SIGMOID. */
+    int (*mean_act)(const vae_config *c);
 };
-
-static const layer *output_layer(const vae *m)
-{
-    return &m->dec[m->n_dec - 1];
-}
 
 static vae_status bernoulli_log_prob(vae *m, int rows, int k, int grad)
 {
-    return m->be->bernoulli(m->dev, m->dec_h[m->n_dec - 1], output_layer(m)->b, m->x, m->log_px, rows, k,
-                            m->cfg.input_dim, grad);
+    return m->be->bernoulli(m->dev, m->dec_h[m->n_dec - 1], m->x, m->log_px, rows, k, m->cfg.input_dim, grad);
 }
 
 static vae_status gaussian_log_prob(vae *m, int rows, int k, int grad)
 {
-    return m->be->gaussian(m->dev, m->dec_h[m->n_dec - 1], output_layer(m)->b, m->x, m->log_sigma, m->log_px,
-                           m->sq_err, rows, k, m->cfg.input_dim, grad);
+    return m->be->gaussian(m->dev, m->dec_h[m->n_dec - 1], m->x, m->log_sigma, m->log_px, m->sq_err, rows, k,
+                           m->cfg.input_dim, m->cfg.mean == VAE_MEAN_LINEAR, grad);
+}
+
+static int sigmoid_mean(const vae_config *c)
+{
+    (void)c;
+    return VAE_ACT_SIGMOID;
+}
+
+static int gaussian_mean(const vae_config *c)
+{
+    return c->mean == VAE_MEAN_LINEAR ? VAE_ACT_NONE : VAE_ACT_SIGMOID;
 }
 
 static vae_status gaussian_backward(vae *m, int rows)
@@ -2172,10 +2917,15 @@ static vae_status gaussian_backward(vae *m, int rows)
 
 static const likelihood likelihoods[] = {
     [VAE_BERNOULLI] = {.name = "bernoulli", .outputs_per_pixel = 1, .log_prob = bernoulli_log_prob,
-                       .backward = NULL, .mean_act = VAE_ACT_SIGMOID},
+                       .backward = NULL, .mean_act = sigmoid_mean},
     [VAE_GAUSSIAN] = {.name = "gaussian", .outputs_per_pixel = 1, .log_prob = gaussian_log_prob,
-                      .backward = gaussian_backward, .mean_act = VAE_ACT_SIGMOID},
+                      .backward = gaussian_backward, .mean_act = gaussian_mean},
 };
+
+static int outputs_per_pixel(const vae_config *c)
+{
+    return likelihoods[c->likelihood].outputs_per_pixel;
+}
 
 /* ---- priors ---- */
 
@@ -2267,36 +3017,36 @@ static size_t align_up(const vae *m, size_t off)
     return (off + m->align - 1) / m->align * m->align;
 }
 
-static vae_status add_tensor(vae *m, const char *name, vae_ref ref, int ndim, int d0, int d1)
+/* A tensor of the table: t's shape and memory order, with its name and
+   ref. */
+static vae_status add_tensor(vae *m, const char *name, vae_ref ref, const tensor *t)
 {
-    tensor *t;
+    tensor *dst;
+    int d;
     if (m->n_tensors == MAX_TENSORS)
         return fail(m, VAE_ERR_ARG, "more than %d tensors", MAX_TENSORS);
-    t = &m->tensors[m->n_tensors++];
-    snprintf(t->name, sizeof t->name, "%s", name);
-    t->ref = ref;
-    t->ndim = ndim;
-    t->shape[0] = d0;
-    t->shape[1] = ndim == 2 ? d1 : 1;
+    dst = &m->tensors[m->n_tensors++];
+    *dst = *t;
+    snprintf(dst->name, sizeof dst->name, "%s", name);
+    dst->ref = ref;
+    for (d = dst->ndim; d < VAE_MAX_DIMS; d++)
+        dst->shape[d] = 1;
+    if ((dst->row_image.c || dst->col_image.c) && dst->cols > m->widest_tensor_row)
+        m->widest_tensor_row = dst->cols;
     return VAE_OK;
 }
 
-/* Widths and activations of every layer. The encoder ends in the mu and
-   logvar heads as one layer of 2Z outputs; the decoder mirrors the hidden
-   widths and ends in the likelihood's outputs. */
-static void shape_layers(vae *m)
+/* A plain vector or matrix, in the same order in memory as in PyTorch. */
+static tensor plain_tensor(int ndim, int rows, int cols)
 {
-    const vae_config *c = &m->cfg;
-    int nh = c->n_hidden, i;
-    m->n_enc = m->n_dec = nh + 1;
-    for (i = 0; i <= nh; i++) {
-        m->enc[i].in = i == 0 ? c->input_dim : c->hidden[i - 1];
-        m->enc[i].out = i == nh ? 2 * c->latent_dim : c->hidden[i];
-        m->enc[i].act = i == nh ? VAE_ACT_NONE : (int)c->activation;
-        m->dec[i].in = i == 0 ? c->latent_dim : c->hidden[nh - i];
-        m->dec[i].out = i == nh ? c->input_dim * m->lik->outputs_per_pixel : c->hidden[nh - 1 - i];
-        m->dec[i].act = i == nh ? VAE_ACT_NONE : (int)c->activation;
-    }
+    tensor t;
+    memset(&t, 0, sizeof t);
+    t.ndim = ndim;
+    t.rows = ndim == 1 ? 1 : rows;
+    t.cols = ndim == 1 ? rows : cols;
+    t.shape[0] = rows;
+    t.shape[1] = ndim == 1 ? 1 : cols;
+    return t;
 }
 
 /* One parameter tensor at *off, aligned; returns its ref. */
@@ -2307,6 +3057,36 @@ static vae_ref take_param(vae *m, size_t *off, size_t count)
     return ref;
 }
 
+/* A layer's weight and bias tensors; the encoder's head is two of each,
+   mu's rows and then logvar's (or log sigma's). */
+static vae_status layer_tensors(vae *m, const layer *L, int head)
+{
+    tensor w, b;
+    char name[32];
+    memset(&w, 0, sizeof w);
+    L->kind->weight_tensor(L, &w);
+    b = plain_tensor(1, layer_channels(L), 1);
+    if (L->image_out && !L->kind->spatial)
+        b.col_image = reordered(L->out);
+    if (head) {
+        int Z = m->cfg.latent_dim, iso = m->cfg.posterior == VAE_POSTERIOR_ISOTROPIC;
+        const char *second = iso ? "enc.log_sigma" : "enc.logvar";
+        w.shape[0] = w.rows = Z;
+        b = plain_tensor(1, Z, 1);
+        TRY(add_tensor(m, "enc.mu.weight", L->w, &w));
+        TRY(add_tensor(m, "enc.mu.bias", L->b, &b));
+        w.shape[0] = w.rows = b.shape[0] = b.cols = iso ? 1 : Z;
+        snprintf(name, sizeof name, "%s.weight", second);
+        TRY(add_tensor(m, name, L->w + (size_t)Z * w.cols, &w));
+        snprintf(name, sizeof name, "%s.bias", second);
+        return add_tensor(m, name, L->b + Z, &b);
+    }
+    snprintf(name, sizeof name, "%s.weight", L->name);
+    TRY(add_tensor(m, name, L->w, &w));
+    snprintf(name, sizeof name, "%s.bias", L->name);
+    return add_tensor(m, name, L->b, &b);
+}
+
 /* The parameters: all weights, then all biases and the likelihood's and
    prior's parameters, so that the gradients from the first bias on form
    one range to check for NaN (the biases' gradients are the column sums
@@ -2315,16 +3095,15 @@ static vae_ref take_param(vae *m, size_t *off, size_t count)
 static vae_status layout_params(vae *m)
 {
     const vae_config *c = &m->cfg;
-    int nh = c->n_hidden, Z = c->latent_dim, K = c->components, i, part;
+    int Z = c->latent_dim, K = c->components, i, part;
     size_t off = 0;
-    char name[32];
     for (part = 0; part < 2; part++)
         for (i = 0; i < m->n_enc + m->n_dec; i++) {
             layer *L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
             if (part == 0)
-                L->w = take_param(m, &off, (size_t)L->in * L->out);
+                L->w = take_param(m, &off, (size_t)L->kind->weights(L));
             else
-                L->b = take_param(m, &off, (size_t)L->out);
+                L->b = take_param(m, &off, (size_t)layer_channels(L));
         }
     m->check_from = m->enc[0].b;
     m->log_sigma = m->prior_mean = m->prior_logvar = m->prior_logit = VAE_NO_REF;
@@ -2338,32 +3117,20 @@ static vae_status layout_params(vae *m)
     m->n_params = off;
 
     m->n_tensors = 0;
-    for (i = 0; i < nh; i++) {
-        layer *L = &m->enc[i];
-        snprintf(name, sizeof name, "enc.%d.weight", i);
-        TRY(add_tensor(m, name, L->w, 2, L->out, L->in));
-        snprintf(name, sizeof name, "enc.%d.bias", i);
-        TRY(add_tensor(m, name, L->b, 1, L->out, 1));
+    m->widest_tensor_row = 0;
+    for (i = 0; i < m->n_enc; i++)
+        TRY(layer_tensors(m, &m->enc[i], i == m->n_enc - 1));
+    for (i = 0; i < m->n_dec; i++)
+        TRY(layer_tensors(m, &m->dec[i], 0));
+    if (m->log_sigma != VAE_NO_REF) {
+        tensor t = plain_tensor(1, 1, 1);
+        TRY(add_tensor(m, "lik.log_sigma", m->log_sigma, &t));
     }
-    TRY(add_tensor(m, "enc.mu.weight", m->enc[nh].w, 2, Z, m->enc[nh].in));
-    TRY(add_tensor(m, "enc.mu.bias", m->enc[nh].b, 1, Z, 1));
-    TRY(add_tensor(m, "enc.logvar.weight", m->enc[nh].w + (size_t)Z * m->enc[nh].in, 2, Z, m->enc[nh].in));
-    TRY(add_tensor(m, "enc.logvar.bias", m->enc[nh].b + Z, 1, Z, 1));
-    for (i = 0; i < nh; i++) {
-        layer *L = &m->dec[i];
-        snprintf(name, sizeof name, "dec.%d.weight", i);
-        TRY(add_tensor(m, name, L->w, 2, L->out, L->in));
-        snprintf(name, sizeof name, "dec.%d.bias", i);
-        TRY(add_tensor(m, name, L->b, 1, L->out, 1));
-    }
-    TRY(add_tensor(m, "dec.out.weight", m->dec[nh].w, 2, m->dec[nh].out, m->dec[nh].in));
-    TRY(add_tensor(m, "dec.out.bias", m->dec[nh].b, 1, m->dec[nh].out, 1));
-    if (m->log_sigma != VAE_NO_REF)
-        TRY(add_tensor(m, "lik.log_sigma", m->log_sigma, 1, 1, 1));
     if (m->prior_mean != VAE_NO_REF) {
-        TRY(add_tensor(m, "prior.mean", m->prior_mean, 2, K, Z));
-        TRY(add_tensor(m, "prior.logvar", m->prior_logvar, 2, K, Z));
-        TRY(add_tensor(m, "prior.logit", m->prior_logit, 1, K, 1));
+        tensor kz = plain_tensor(2, K, Z), k1 = plain_tensor(1, K, 1);
+        TRY(add_tensor(m, "prior.mean", m->prior_mean, &kz));
+        TRY(add_tensor(m, "prior.logvar", m->prior_logvar, &kz));
+        TRY(add_tensor(m, "prior.logit", m->prior_logit, &k1));
     }
     return VAE_OK;
 }
@@ -2374,19 +3141,39 @@ static vae_status layout_params(vae *m)
 static size_t layout_activations(vae *m)
 {
     const vae_config *c = &m->cfg;
-    int D = c->input_dim, Z = c->latent_dim, K = c->components, i, widest = 0;
+    int D = c->input_dim, Z = c->latent_dim, K = c->components, i;
+    int iso = c->posterior == VAE_POSTERIOR_ISOTROPIC;
+    double grad_floats = 0.0, col_floats = 0.0;
     size_t off = 4 * m->n_params;
     int mog = c->prior == VAE_PRIOR_MOG;
-    for (i = 0; i < c->n_hidden; i++)
-        widest = max_int(widest, c->hidden[i]);
     m->b_cap = max_int(c->max_batch, min_int(m->eval_rows, m->row_cap));
     m->r_cap = min_int(max_int(c->max_batch * c->k, m->eval_rows), m->row_cap);
+    /* The gradients of hidden outputs (not the images', z's or the head's,
+       which have their own), and the im2col buffer: whole images, as many
+       as COL_FLOATS holds and the rows need. */
+    for (i = 0; i < m->n_enc + m->n_dec; i++) {
+        layer *L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
+        int rows = i < m->n_enc ? m->b_cap : m->r_cap;
+        double per = L->kind->col_floats(L);
+        if (i != m->n_enc - 1 && i != m->n_enc + m->n_dec - 1)
+            grad_floats = fmax(grad_floats, (double)rows * dims_size(L->out));
+        L->chunk = per > 0 ? (int)fmax(1.0, floor((double)COL_FLOATS / per)) : 0;
+        col_floats = fmax(col_floats, per * min_int(L->chunk, rows));
+    }
     m->layout_floats = 4.0 * (double)m->n_params;
 #define TAKE(ref, count)                                                       \
     (ref = off, off = align_up(m, off + (size_t)(count)), m->layout_floats += (double)(count) + (double)m->align)
     TAKE(m->x, (double)m->b_cap * D);
     for (i = 0; i < m->n_enc; i++)
-        TAKE(m->enc_h[i], (double)m->b_cap * m->enc[i].out);
+        TAKE(m->enc_h[i], (double)m->b_cap * dims_size(m->enc[i].out));
+    if (iso) {
+        TAKE(m->mu_logvar, (double)m->b_cap * 2 * Z);
+        TAKE(m->expand, 2.0 * Z * (Z + 1));
+        TAKE(m->dhead, (double)m->b_cap * (Z + 1));
+    } else {
+        m->mu_logvar = m->enc_h[m->n_enc - 1];
+        m->expand = m->dhead = VAE_NO_REF;
+    }
     TAKE(m->eps, (double)m->r_cap * Z);
     TAKE(m->std, (double)m->b_cap * Z);
     TAKE(m->z, (double)m->r_cap * Z);
@@ -2400,10 +3187,10 @@ static size_t layout_activations(vae *m)
     TAKE(m->objective, m->b_cap);
     TAKE(m->summary, VAE_STEP_SUMMARY);
     for (i = 0; i < m->n_dec; i++)
-        TAKE(m->dec_h[i], (double)m->r_cap * m->dec[i].out);
-    /* gradients of hidden outputs only: the inputs and z have their own */
-    TAKE(m->grad_scratch[0], (double)m->r_cap * widest);
-    TAKE(m->grad_scratch[1], (double)m->r_cap * widest);
+        TAKE(m->dec_h[i], (double)m->r_cap * dims_size(m->dec[i].out));
+    TAKE(m->grad_scratch[0], grad_floats);
+    TAKE(m->grad_scratch[1], grad_floats);
+    TAKE(m->col, col_floats);
     TAKE(m->dz, (double)m->r_cap * Z);
     TAKE(m->kept_rows, m->r_cap);
     TAKE(m->z_kept, (double)m->r_cap * Z);
@@ -2420,11 +3207,27 @@ static size_t layout_activations(vae *m)
 /* Lays out every buffer without allocating; returns the floats needed. */
 static vae_status layout(vae *m, size_t *total)
 {
+    network net;
+    int i;
     m->lik = &likelihoods[m->cfg.likelihood];
     m->pri = &priors[m->cfg.prior];
-    shape_layers(m);
+    m->mean_act = m->lik->mean_act(&m->cfg);
+    if (plan_network(&m->cfg, &net, m->error, sizeof m->error) != VAE_OK)
+        return VAE_ERR_ARG; /* vae_config_check said so first */
+    m->n_enc = net.n_enc;
+    m->n_dec = net.n_dec;
+    memcpy(m->enc, net.enc, sizeof net.enc);
+    memcpy(m->dec, net.dec, sizeof net.dec);
     TRY(layout_params(m));
     *total = layout_activations(m);
+    /* the GEMMs' and act_backward's row counts are ints */
+    for (i = 0; i < m->n_enc + m->n_dec; i++) {
+        const layer *L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
+        double rows = (double)(i < m->n_enc ? m->b_cap : m->r_cap) * layer_pixels(L);
+        if (rows > INT_MAX)
+            return fail(m, VAE_ERR_ARG, "%.0f rows of %s's %d channels are too many: use a smaller batch or k",
+                        rows, L->name, layer_channels(L));
+    }
     return VAE_OK;
 }
 
@@ -2450,12 +3253,6 @@ static vae *new_model(void)
 
 /* The backend's table must be whole and of this version: a slot left NULL
    would crash the first step that needs it. */
-#define BACKEND_SLOTS(X)                                                       \
-    X(create) X(destroy) X(error) X(write) X(read) X(zero) X(gemm) X(act_backward) X(reparam) \
-    X(reparam_backward) X(mog_log_prob) X(mog_backward) X(kl_normal) \
-    X(kl_normal_backward) X(bernoulli) X(gaussian) X(gaussian_backward) X(combine) X(select_rows) \
-    X(gather_rows) X(scatter_rows) X(check_step) X(adam)
-
 static vae_status use_options(vae *m, const vae_options *opt)
 {
     const vae_backend *be = opt && opt->backend ? opt->backend : &cpu_backend;
@@ -2468,7 +3265,7 @@ static vae_status use_options(vae *m, const vae_options *opt)
 #define CHECK_SLOT(slot)                                                       \
     if (!be->slot)                                                             \
         return fail(m, VAE_ERR_ARG, "backend %s has no %s", be->name, #slot);
-    BACKEND_SLOTS(CHECK_SLOT)
+    VAE_BACKEND_OPS(CHECK_SLOT)
 #undef CHECK_SLOT
     if ((be->alignment & (be->alignment - 1)) || be->alignment > 1 << 20)
         return fail(m, VAE_ERR_ARG, "backend %s asks for an alignment of %lu bytes, not a power of two up to 1 MB",
@@ -2496,6 +3293,8 @@ static vae_status build(vae *m, const vae_options *opt)
         host = (double)m->r_cap * (Z + 6.0 * ((Z + 1) / 2)) + 1.0;
     if (m->cfg.prior == VAE_PRIOR_MOG) /* the mixture, for sampling */
         host += (2.0 * (double)Z + 1.0) * m->cfg.components;
+    /* a tensor row in each order; the isotropic head's expansion */
+    host = fmax(host, fmax(2.0 * m->widest_tensor_row, 2.0 * Z * (Z + 1)));
     if ((m->layout_floats + host) * sizeof(float) >= (double)SIZE_MAX)
         return fail(m, VAE_ERR_NOMEM, "a model of %.0f floats does not fit in this address space",
                     m->layout_floats + host);
@@ -2515,6 +3314,17 @@ static vae_status build(vae *m, const vae_options *opt)
     if (m->cfg.likelihood == VAE_GAUSSIAN && m->cfg.sigma != 0.0f) {
         float log_sigma = logf(m->cfg.sigma);
         TRY(m->be->write(m->dev, m->log_sigma, &log_sigma, 1));
+    }
+    if (m->expand != VAE_NO_REF) {
+        /* mu_logvar = head (n, Z + 1) expand^T: mu_j = head_j, logvar_j =
+           2 log sigma = 2 head_Z; a GEMM, so that every backend has it */
+        size_t j, E = 2 * Z * (Z + 1);
+        memset(m->host, 0, E * sizeof *m->host);
+        for (j = 0; j < Z; j++) {
+            m->host[j * (Z + 1) + j] = 1.0f;
+            m->host[(Z + j) * (Z + 1) + Z] = 2.0f;
+        }
+        TRY(m->be->write(m->dev, m->expand, m->host, E));
     }
     vae_rng_seed(&m->rng, m->cfg.seed);
     return VAE_OK;
@@ -2537,8 +3347,9 @@ static vae_status fill_random(vae *m, vae_ref dst, size_t count, double bound, i
     return VAE_OK;
 }
 
-/* PyTorch's nn.Linear initialisation: weights and biases uniform in
-   +-1/sqrt(fan_in), drawn layer by layer (weights, then biases), encoder
+/* PyTorch's initialisation of Linear, Conv2d and ConvTranspose2d: weights
+   and biases uniform in +-1/sqrt(fan_in) (for ConvTranspose2d PyTorch
+   counts its output channels as the fan-in), drawn layer by layer (weights, then biases), encoder
    first, from the model's generator. Mixture means are N(0, 1); every
    other parameter starts at 0. */
 static vae_status init_weights(vae *m)
@@ -2546,9 +3357,9 @@ static vae_status init_weights(vae *m)
     int i;
     for (i = 0; i < m->n_enc + m->n_dec; i++) {
         const layer *L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
-        double bound = 1.0f / sqrtf((float)L->in);
-        TRY(fill_random(m, L->w, (size_t)L->in * L->out, bound, 0));
-        TRY(fill_random(m, L->b, (size_t)L->out, bound, 0));
+        double bound = 1.0f / sqrtf((float)L->kind->fan_in(L));
+        TRY(fill_random(m, L->w, (size_t)L->kind->weights(L), bound, 0));
+        TRY(fill_random(m, L->b, (size_t)layer_channels(L), bound, 0));
     }
     if (m->prior_mean != VAE_NO_REF)
         TRY(fill_random(m, m->prior_mean, (size_t)m->cfg.components * m->cfg.latent_dim, 0.0, 1));
@@ -2656,53 +3467,33 @@ const void *vae_get_app_data(const vae *m, size_t *len)
 
 /* ---- forward and backward -------------------------------------------------- */
 
-/* out (rows, L->out) = act(in (rows, L->in) W^T + b), or without
-   add_bias only the product, for a consumer that adds the bias as it
-   reads. */
-static vae_status layer_forward(vae *m, const layer *L, vae_ref in, vae_ref out, int rows, int add_bias, int act)
-{
-    return m->be->gemm(m->dev, 0, 1, rows, L->out, L->in, in, L->in, L->w, L->in, out, L->out,
-                       add_bias ? L->b : VAE_NO_REF, add_bias ? act : VAE_ACT_NONE);
-}
-
-/* Given d(out) in dout (rows, L->out), times scale per row unless scale is
-   VAE_NO_REF, which it overwrites with the pre-activation gradient, writes
-   the weight and bias gradients and, unless din is VAE_NO_REF, d(in)
-   (rows, L->in). */
-static vae_status layer_backward(vae *m, const layer *L, vae_ref in, vae_ref out, vae_ref dout, vae_ref scale,
-                                 vae_ref din, int rows)
-{
-    size_t P = m->n_params;
-    TRY(m->be->act_backward(m->dev, dout, out, scale, L->b + P, rows, L->out, L->act));
-    /* dW (out, in) = dout^T (out, rows) in (rows, in) */
-    TRY(m->be->gemm(m->dev, 1, 0, L->out, L->in, rows, dout, L->out, in, L->in, L->w + P, L->in, VAE_NO_REF,
-                    VAE_ACT_NONE));
-    if (din != VAE_NO_REF)
-        TRY(m->be->gemm(m->dev, 0, 0, rows, L->in, L->out, dout, L->out, L->w, L->in, din, L->in, VAE_NO_REF,
-                        VAE_ACT_NONE));
-    return VAE_OK;
-}
-
+/* The encoder through its head, and with the isotropic posterior the
+   head's mu and log sigma spread to mu_logvar. */
 static vae_status encode(vae *m, int n)
 {
-    int i;
+    int i, Z = m->cfg.latent_dim;
     vae_ref in = m->x;
     for (i = 0; i < m->n_enc; i++) {
-        TRY(layer_forward(m, &m->enc[i], in, m->enc_h[i], n, 1, m->enc[i].act));
+        const layer *L = &m->enc[i];
+        TRY(L->kind->forward(m, L, in, m->enc_h[i], n, 1, L->act));
         in = m->enc_h[i];
     }
+    if (m->expand != VAE_NO_REF)
+        TRY(m->be->gemm(m->dev, 0, 1, n, 2 * Z, Z + 1, in, Z + 1, m->expand, Z + 1, m->mu_logvar, 2 * Z, VAE_NO_REF,
+                        VAE_ACT_NONE, 0));
     return VAE_OK;
 }
 
-/* Decodes rows of m->z up to the output layer's product, which the
-   likelihood reads with the bias; or with means, to the likelihood's mean. */
+/* Decodes rows of m->z to the likelihood's parameters, or with means to
+   its mean. */
 static vae_status decode(vae *m, int rows, int means)
 {
     int i;
     vae_ref in = m->z;
     for (i = 0; i < m->n_dec; i++) {
+        const layer *L = &m->dec[i];
         int top = i == m->n_dec - 1;
-        TRY(layer_forward(m, &m->dec[i], in, m->dec_h[i], rows, !top || means, top ? m->lik->mean_act : m->dec[i].act));
+        TRY(L->kind->forward(m, L, in, m->dec_h[i], rows, 1, !top ? L->act : means ? m->mean_act : VAE_ACT_NONE));
         in = m->dec_h[i];
     }
     return VAE_OK;
@@ -2744,9 +3535,9 @@ static vae_status latent_forward(vae *m, int n, int k, const float *eps, int ana
 {
     int Z = m->cfg.latent_dim;
     TRY(put_noise(m, m->eps, eps, (size_t)n * k));
-    TRY(m->be->reparam(m->dev, m->enc_h[m->n_enc - 1], m->eps, m->std, m->z, m->log_p_minus_q, n, k, Z));
+    TRY(m->be->reparam(m->dev, m->mu_logvar, m->eps, m->std, m->z, m->log_p_minus_q, n, k, Z));
     if (analytic)
-        return m->be->kl_normal(m->dev, m->enc_h[m->n_enc - 1], m->log_p_minus_q, n, k, Z);
+        return m->be->kl_normal(m->dev, m->mu_logvar, m->log_p_minus_q, n, k, Z);
     return m->pri->log_prob ? m->pri->log_prob(m, n * k) : VAE_OK;
 }
 
@@ -2779,7 +3570,8 @@ static vae_status decoder_backward(vae *m, int rows)
         kept = rows;
     } else {
         for (i = 0; i < m->n_dec; i++)
-            TRY(m->be->gather_rows(m->dev, m->dec_h[i], m->dec_h[i], m->kept_rows, kept, m->dec[i].out));
+            TRY(m->be->gather_rows(m->dev, m->dec_h[i], m->dec_h[i], m->kept_rows, kept,
+                                   (int)dims_size(m->dec[i].out)));
         TRY(m->be->gather_rows(m->dev, m->z_kept, m->z, m->kept_rows, kept, Z));
         TRY(m->be->gather_rows(m->dev, m->weight_kept, m->weight, m->kept_rows, kept, 1));
         z = m->z_kept;
@@ -2789,10 +3581,11 @@ static vae_status decoder_backward(vae *m, int rows)
        row's weight in the bound. */
     dout = m->dec_h[m->n_dec - 1];
     for (i = m->n_dec - 1; i >= 0; i--) {
+        const layer *L = &m->dec[i];
         int top = i == m->n_dec - 1;
         vae_ref in = i ? m->dec_h[i - 1] : z;
         din = i ? m->grad_scratch[cur] : m->dz;
-        TRY(layer_backward(m, &m->dec[i], in, m->dec_h[i], dout, top ? weight : VAE_NO_REF, din, kept));
+        TRY(L->kind->backward(m, L, in, m->dec_h[i], dout, top ? weight : VAE_NO_REF, din, kept));
         dout = din;
         cur ^= 1;
     }
@@ -2805,7 +3598,7 @@ static vae_status backward(vae *m, int n)
 {
     int k = m->cfg.k, rows = n * k, i, cur = 0, Z = m->cfg.latent_dim;
     int analytic = m->cfg.kl == VAE_KL_ANALYTIC;
-    vae_ref mu_logvar = m->enc_h[m->n_enc - 1], dout, din;
+    vae_ref mu_logvar = m->mu_logvar, dout, din;
     TRY(decoder_backward(m, rows));
     if (m->lik->backward)
         TRY(m->lik->backward(m, rows));
@@ -2818,11 +3611,17 @@ static vae_status backward(vae *m, int n)
     if (analytic)
         TRY(m->be->kl_normal_backward(m->dev, mu_logvar, m->latent_weight, m->dmu_logvar, n, k, Z));
     dout = m->dmu_logvar;
+    if (m->expand != VAE_NO_REF) {
+        TRY(m->be->gemm(m->dev, 0, 0, n, Z + 1, 2 * Z, dout, 2 * Z, m->expand, Z + 1, m->dhead, Z + 1, VAE_NO_REF,
+                        VAE_ACT_NONE, 0));
+        dout = m->dhead;
+    }
     for (i = m->n_enc - 1; i >= 0; i--) {
+        const layer *L = &m->enc[i];
         vae_ref in = i ? m->enc_h[i - 1] : m->x;
         /* The input images need no gradient. */
         din = i ? m->grad_scratch[cur] : VAE_NO_REF;
-        TRY(layer_backward(m, &m->enc[i], in, m->enc_h[i], dout, VAE_NO_REF, din, n));
+        TRY(L->kind->backward(m, L, in, m->enc_h[i], dout, VAE_NO_REF, din, n));
         dout = din;
         cur ^= 1;
     }
@@ -3050,7 +3849,7 @@ static vae_status encode_to_host(vae *m, const float *x, int n, float *mu, float
         nb = min_int(m->b_cap, n - b0);
         TRY(m->be->write(m->dev, m->x, x + (size_t)b0 * m->cfg.input_dim, (size_t)nb * m->cfg.input_dim));
         TRY(encode(m, nb));
-        TRY(m->be->read(m->dev, m->enc_h[m->n_enc - 1], m->host, (size_t)nb * 2 * Z));
+        TRY(m->be->read(m->dev, m->mu_logvar, m->host, (size_t)nb * 2 * Z));
         for (i = 0; i < nb; i++) {
             if (mu)
                 memcpy(mu + (size_t)(b0 + i) * Z, m->host + (size_t)i * 2 * Z, Z * sizeof(float));
@@ -3174,9 +3973,10 @@ int vae_tensor_count(const vae *m)
     return m && m->usable ? m->n_tensors : 0;
 }
 
-vae_status vae_tensor_info(const vae *m, int i, const char **name, int *ndim, int shape[2])
+vae_status vae_tensor_info(const vae *m, int i, const char **name, int *ndim, int shape[VAE_MAX_DIMS])
 {
     const tensor *t;
+    int d;
     if (!m || !m->usable || i < 0 || i >= m->n_tensors)
         return VAE_ERR_ARG;
     t = &m->tensors[i];
@@ -3184,16 +3984,83 @@ vae_status vae_tensor_info(const vae *m, int i, const char **name, int *ndim, in
         *name = t->name;
     if (ndim)
         *ndim = t->ndim;
-    if (shape) {
-        shape[0] = t->shape[0];
-        shape[1] = t->shape[1];
+    if (shape)
+        for (d = 0; d < VAE_MAX_DIMS; d++)
+            shape[d] = t->shape[d];
+    return VAE_OK;
+}
+
+int vae_layer_count(const vae *m)
+{
+    return m && m->usable ? m->n_enc + m->n_dec : 0;
+}
+
+vae_status vae_layer_info(const vae *m, int i, vae_layer *info)
+{
+    const layer *L;
+    if (!m || !m->usable || !info || i < 0 || i >= m->n_enc + m->n_dec)
+        return VAE_ERR_ARG;
+    L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
+    memset(info, 0, sizeof *info);
+    info->kind = L->kind->name;
+    info->decoder = i >= m->n_enc;
+    info->in[0] = L->in.c;
+    info->in[1] = L->in.h;
+    info->in[2] = L->in.w;
+    info->out[0] = L->out.c;
+    info->out[1] = L->out.h;
+    info->out[2] = L->out.w;
+    if (L->kind->spatial) {
+        info->kernel = L->k;
+        info->stride = L->stride;
+        info->pad = L->pad;
+        info->out_pad = L->out_pad;
     }
+    info->activation = L->act == VAE_ACT_NONE ? "none" : spec_act_names[L->act];
+    info->params = (long)layer_params(L);
+    info->name = L->name;
     return VAE_OK;
 }
 
 static size_t tensor_size(const tensor *t)
 {
-    return (size_t)t->shape[0] * (size_t)t->shape[1];
+    return (size_t)t->rows * (size_t)t->cols;
+}
+
+/* Where PyTorch's index i of a dimension that runs over image d (c, h, w)
+   lies in memory, channels last; d.c == 0: i itself. */
+static size_t in_memory(dims3 d, size_t i)
+{
+    size_t px = (size_t)d.h * d.w;
+    return d.c ? i % px * d.c + i / px : i;
+}
+
+/* Rows r0 .. r0 + n of tensor set `which` of t, in PyTorch's order, from
+   the backend into dst or from src into the backend. A tensor kept in
+   another order goes a row at a time through the first t->cols floats
+   of m->host, which the caller leaves alone. */
+static vae_status tensor_rows(vae *m, const tensor *t, size_t base, int r0, int n, float *dst, const float *src)
+{
+    size_t cols = (size_t)t->cols, j;
+    int r;
+    vae_ref ref = t->ref + base;
+    if (!t->row_image.c && !t->col_image.c)
+        return dst ? m->be->read(m->dev, ref + (size_t)r0 * cols, dst, (size_t)n * cols)
+                   : m->be->write(m->dev, ref + (size_t)r0 * cols, src, (size_t)n * cols);
+    for (r = r0; r < r0 + n; r++) {
+        vae_ref row = ref + in_memory(t->row_image, (size_t)r) * cols;
+        size_t at = (size_t)(r - r0) * cols;
+        if (dst) {
+            TRY(m->be->read(m->dev, row, m->host, cols));
+            for (j = 0; j < cols; j++)
+                dst[at + j] = m->host[in_memory(t->col_image, j)];
+        } else {
+            for (j = 0; j < cols; j++)
+                m->host[in_memory(t->col_image, j)] = src[at + j];
+            TRY(m->be->write(m->dev, row, m->host, cols));
+        }
+    }
+    return VAE_OK;
 }
 
 static const tensor *find_tensor(vae *m, const char *name, size_t count)
@@ -3223,9 +4090,7 @@ static vae_status tensor_copy(vae *m, const char *name, float *dst, const float 
         return VAE_ERR_ARG;
     if (!dst && !src)
         return fail(m, VAE_ERR_ARG, "no buffer given");
-    if (src)
-        return finish(m, m->be->write(m->dev, t->ref + base, src, count));
-    return finish(m, m->be->read(m->dev, t->ref + base, dst, count));
+    return finish(m, tensor_rows(m, t, base, 0, t->rows, dst, src));
 }
 
 vae_status vae_get_tensor(vae *m, const char *name, float *dst, size_t count)
@@ -3363,7 +4228,7 @@ vae_status vae_read_file(const char *path, size_t max, unsigned char **data, siz
    which) and the application section; they take their defaults. */
 
 #define CKPT_MAGIC "VAEMODEL"
-#define CKPT_VERSION 3u
+#define CKPT_VERSION 4u
 #define CKPT_MAX_CONFIG 4096
 
 static const char *const moment_prefix[3] = {"", "opt.m.", "opt.v."};
@@ -3420,6 +4285,32 @@ static int config_text(const vae_config *c, char *out, size_t cap)
     return (int)n;
 }
 
+/* A checkpoint moves tensors through m->host in pieces of whole rows:
+   the floats per piece, and where in m->host they go (after tensor_rows'
+   row of scratch). build() gives m->host room for two such rows. */
+static size_t piece_floats(const vae *m, const tensor *t)
+{
+    size_t cols = (size_t)t->cols, scratch = t->row_image.c || t->col_image.c ? cols : 0;
+    return scratch ? (m->host_len - scratch) / cols * cols : m->host_len;
+}
+
+static float *piece_buffer(const vae *m, const tensor *t)
+{
+    return m->host + (t->row_image.c || t->col_image.c ? (size_t)t->cols : 0);
+}
+
+/* count floats from index at of the tensor (at and count whole rows when
+   it is kept in another order) */
+static vae_status tensor_piece(vae *m, const tensor *t, size_t base, size_t at, size_t count, float *dst,
+                               const float *src)
+{
+    size_t cols = (size_t)t->cols;
+    if (!t->row_image.c && !t->col_image.c)
+        return dst ? m->be->read(m->dev, t->ref + base + at, dst, count)
+                   : m->be->write(m->dev, t->ref + base + at, src, count);
+    return tensor_rows(m, t, base, (int)(at / cols), (int)(count / cols), dst, src);
+}
+
 static size_t tensor_record_bytes(const tensor *t, int which)
 {
     return 4 + strlen(moment_prefix[which]) + strlen(t->name) + 4 + 4 * (size_t)t->ndim + 4 * tensor_size(t);
@@ -3437,14 +4328,15 @@ static vae_status emit_tensor(vae *m, bytes *b, const tensor *t, int which)
     emit_u32(b, (uint32_t)t->ndim);
     for (d = 0; d < t->ndim; d++)
         emit_u32(b, (uint32_t)t->shape[d]);
-    for (j = 0; j < count; j += m->host_len) {
-        size_t c = min_sz(m->host_len, count - j);
-        TRY(m->be->read(m->dev, t->ref + moment_base(m, which) + j, m->host, c));
+    for (j = 0; j < count; j += piece_floats(m, t)) {
+        size_t c = min_sz(piece_floats(m, t), count - j);
+        float *buf = piece_buffer(m, t);
+        TRY(tensor_piece(m, t, moment_base(m, which), j, c, buf, NULL));
         for (q = 0; q < c; q++) {
             uint32_t u;
-            if (!isfinite(m->host[q]))
+            if (!isfinite(buf[q]))
                 return fail(m, VAE_ERR_NUMERIC, "%s holds a non-finite value: not saved", name);
-            memcpy(&u, &m->host[q], 4);
+            memcpy(&u, &buf[q], 4);
             emit_u32(b, u);
         }
     }
@@ -3823,7 +4715,7 @@ static vae_status read_tensors(vae *m, const char *path, reader *r)
         char name[64];
         const unsigned char *p;
         uint32_t nlen = take_u32(r), ndim;
-        int slot;
+        int slot, d;
         size_t n, j;
         const tensor *tt;
         if (nlen == 0 || nlen >= sizeof name || !(p = take(r, nlen)))
@@ -3835,21 +4727,26 @@ static vae_status read_tensors(vae *m, const char *path, reader *r)
             return fail(m, VAE_ERR_FORMAT, "%s: unexpected or repeated tensor %s", path, name);
         tt = &m->tensors[slot % MAX_TENSORS];
         ndim = take_u32(r);
-        if (ndim != (uint32_t)tt->ndim || take_u32(r) != (uint32_t)tt->shape[0] ||
-            (ndim == 2 && take_u32(r) != (uint32_t)tt->shape[1]))
-            return fail(m, VAE_ERR_FORMAT, "%s: tensor %s has the wrong shape", path, name);
+        if (ndim != (uint32_t)tt->ndim)
+            return fail(m, VAE_ERR_FORMAT, "%s: tensor %s has %lu dimensions, not %d", path, name,
+                        (unsigned long)ndim, tt->ndim);
+        for (d = 0; d < tt->ndim; d++)
+            if (take_u32(r) != (uint32_t)tt->shape[d])
+                return fail(m, VAE_ERR_FORMAT, "%s: tensor %s has the wrong shape for the network its configuration "
+                                               "describes", path, name);
         n = tensor_size(tt);
         if (!(p = take(r, 4 * n)))
             return fail(m, VAE_ERR_FORMAT, "%s: truncated in tensor %s", path, name);
-        for (j = 0; j < n; j += m->host_len) {
-            size_t c = min_sz(m->host_len, n - j), q;
+        for (j = 0; j < n; j += piece_floats(m, tt)) {
+            size_t c = min_sz(piece_floats(m, tt), n - j), q;
+            float *buf = piece_buffer(m, tt);
             for (q = 0; q < c; q++) {
                 uint32_t u = vae_get_le32(p + 4 * (j + q));
-                memcpy(&m->host[q], &u, 4);
-                if (!isfinite(m->host[q]))
+                memcpy(&buf[q], &u, 4);
+                if (!isfinite(buf[q]))
                     return fail(m, VAE_ERR_FORMAT, "%s: tensor %s holds a non-finite value", path, name);
             }
-            TRY(m->be->write(m->dev, tt->ref + moment_base(m, slot / MAX_TENSORS) + j, m->host, c));
+            TRY(tensor_piece(m, tt, moment_base(m, slot / MAX_TENSORS), j, c, NULL, buf));
         }
     }
     return VAE_OK;

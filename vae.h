@@ -30,7 +30,25 @@
    z_i = mu + exp(logvar / 2) * eps_i; with the standard normal prior the
    ELBO can use the analytic KL instead of log p(z_i) - log q(z_i|x). The
    encoder runs once per image and the decoder k times. Images are rows of
-   a row-major (n, D) array of floats in [0, 1].
+   a row-major (n, D) array of floats in [0, 1], each image channels last:
+   row y, column x, channel c at (y cols + x) channels + c.
+
+   NETWORKS
+   The encoder and decoder are MLPs of the hidden widths and activation,
+   or layers described by text, comma-separated, in vae_config.encoder
+   and .decoder:
+       fc N                    a dense layer of N outputs (flattening an image)
+       conv C K [sS] [pP]      Conv2d to C channels, K x K, stride S (1), padding P (0)
+       convt C K [sS] [pP] [oO] ConvTranspose2d, output padding O (0, less than S)
+       view C H W              the dense layer before it makes an image of C x H x W
+       relu, tanh, leakyrelu   the activation of the layer before
+   as in PyTorch: the encoder's head (a dense layer to mu and logvar, or
+   to mu and one log sigma with the isotropic posterior, whose logvar is
+   then 2 log sigma for every dimension) follows its last layer, and the
+   decoder starts from z and must end at the image's shape, without an
+   activation (the likelihood applies its own). The model A of the conv
+   VAE course: encoder "conv 32 5,relu,conv 32 5,relu", decoder
+   "fc 12800,view 32 20 20,relu,convt 32 5,relu,convt 1 5".
 
    ERRORS
    Every function that can fail returns a vae_status; VAE_OK is 0. The reason
@@ -72,7 +90,7 @@ extern "C" {
 
 /* The library's version. MAJOR goes up when the ABI changes, and it is the
    shared library's soname: libvae.so.MAJOR. */
-#define VAE_VERSION_MAJOR 1
+#define VAE_VERSION_MAJOR 2
 #define VAE_VERSION_MINOR 0
 #define VAE_VERSION_PATCH 0
 
@@ -96,8 +114,15 @@ typedef enum { VAE_ADAM, VAE_ADAMAX } vae_optimizer;
 typedef enum { VAE_BERNOULLI, VAE_GAUSSIAN } vae_likelihood;
 typedef enum { VAE_PRIOR_NORMAL, VAE_PRIOR_MOG } vae_prior;
 typedef enum { VAE_KL_MC, VAE_KL_ANALYTIC } vae_kl;
+typedef enum { VAE_POSTERIOR_DIAGONAL, VAE_POSTERIOR_ISOTROPIC } vae_posterior;
+typedef enum { VAE_MEAN_SIGMOID, VAE_MEAN_LINEAR } vae_mean;
 
 #define VAE_MAX_HIDDEN 8
+/* A network description, "conv 32 5 s2 p1,relu,fc 256": see NETWORKS. */
+#define VAE_MAX_SPEC 256
+/* Layers with parameters in each network, the encoder's head and the
+   decoder's output layer included. */
+#define VAE_MAX_LAYERS 16
 /* Limits that vae_create enforces, so that size arithmetic cannot overflow. */
 #define VAE_MAX_ROWS (1 << 22)  /* max_batch * k */
 
@@ -108,7 +133,11 @@ typedef struct {
     int n_hidden;               /* hidden layers in the encoder (decoder mirrors) */
     int hidden[VAE_MAX_HIDDEN]; /* their widths, input side first */
     vae_activation activation;  /* LeakyReLU has slope 0.01 */
+    char encoder[VAE_MAX_SPEC]; /* the encoder's layers (NETWORKS), or "": the MLP of hidden and activation */
+    char decoder[VAE_MAX_SPEC]; /* the decoder's, ending at the image's shape, or "": the MLP mirrored */
+    vae_posterior posterior;    /* q(z|x): diagonal (mu and logvar heads) or isotropic (mu and one log sigma) */
     vae_likelihood likelihood;
+    vae_mean mean;              /* the Gaussian's mean: sigmoid of the decoder's output, or the output itself */
     float sigma;                /* Gaussian: sigma, or 0 to learn it (from log sigma = 0); else 0 */
     vae_prior prior;
     int components;             /* of the mixture prior */
@@ -251,15 +280,38 @@ vae_status vae_prior_sample(vae *m, int n, uint64_t seed, float *z);
 vae_status vae_prior_perplexity(vae *m, double *perplexity);
 
 /* Parameter tensors, for reading, writing and comparing with other
-   implementations. Names are PyTorch-like: enc.0.weight (out, in),
-   enc.0.bias (out), ..., enc.mu.weight, enc.logvar.weight, dec.0.weight, ...,
-   dec.out.weight, dec.out.bias, then lik.log_sigma (1) for a learned sigma,
+   implementations, in PyTorch's names, shapes and order whatever the
+   library keeps in memory: enc.0.weight, enc.0.bias, ... for the
+   encoder's layers, enc.mu.weight and .bias, then enc.logvar or, with the
+   isotropic posterior, enc.log_sigma (1, in); dec.0, ... and dec.out for
+   the decoder's last layer; then lik.log_sigma (1) for a learned sigma,
    prior.mean, prior.logvar (components, Z) and prior.logit (components)
-   for the mixture prior. Weights are (out, in), row-major. */
+   for the mixture prior. Dense weights are (out, in), conv weights (out,
+   in, k, k) and conv-transpose weights (in, out, k, k); a dense layer's
+   inputs from an image are in PyTorch's flattening order (channel, row,
+   column), and so are its outputs before a view. Row-major. */
 int vae_tensor_count(const vae *m);
 
-/* Name and shape of tensor i: ndim is 1 or 2, shape[1] is 1 when ndim is 1. */
-vae_status vae_tensor_info(const vae *m, int i, const char **name, int *ndim, int shape[2]);
+/* Name and shape of tensor i: ndim is 1 to VAE_MAX_DIMS; shape[d] is 1
+   for d >= ndim. */
+#define VAE_MAX_DIMS 4
+vae_status vae_tensor_info(const vae *m, int i, const char **name, int *ndim, int shape[VAE_MAX_DIMS]);
+
+/* The network, layer by layer (encoder first, its head included; then the
+   decoder, its output layer last), as `vae info` prints it. */
+typedef struct {
+    const char *kind;         /* "fc", "conv" or "convt" */
+    int decoder;              /* 0 in the encoder, 1 in the decoder */
+    int in[3], out[3];        /* shapes (channels, rows, cols); n values are (n, 1, 1) */
+    int kernel, stride, pad, out_pad; /* conv and convt; else 0 */
+    const char *activation;   /* "tanh", "relu", "leakyrelu" or "none" */
+    long params;              /* weights and biases */
+    const char *name;         /* "enc.0": its tensors are enc.0.weight and enc.0.bias; the encoder's
+                                 head is "enc.head", whose tensors are enc.mu and enc.logvar (or
+                                 enc.log_sigma) */
+} vae_layer;
+int vae_layer_count(const vae *m);
+vae_status vae_layer_info(const vae *m, int i, vae_layer *layer);
 
 /* Copy a parameter tensor out or in; count must equal its size. */
 vae_status vae_get_tensor(vae *m, const char *name, float *dst, size_t count);
@@ -279,7 +331,8 @@ typedef enum {
     VAE_FIELD_REAL,   /* float, >= min (> min where min_open) and < max */
     VAE_FIELD_U64,    /* uint64_t */
     VAE_FIELD_CHOICE, /* an enum: the index of a name in choices */
-    VAE_FIELD_LIST    /* n_hidden and hidden: "200,200", "none" for no entries */
+    VAE_FIELD_LIST,   /* n_hidden and hidden: "200,200", "none" for no entries */
+    VAE_FIELD_TEXT    /* a char array of max + 1 bytes: up to max characters, no newline */
 } vae_field_type;
 
 typedef struct {

@@ -68,7 +68,7 @@ extern "C" {
 
 /* Changes whenever a slot is added, removed or changes meaning; the model
    refuses a table of another version. */
-#define VAE_BACKEND_VERSION 3
+#define VAE_BACKEND_VERSION 4
 
 /* The least alignment of every tensor, in bytes: a cache line. */
 #define VAE_BUFFER_ALIGN 64
@@ -80,6 +80,15 @@ typedef size_t vae_ref;
 /* The activations that gemm and act_backward apply: the hidden ones of
    vae_activation, and these two. */
 enum { VAE_ACT_NONE = 16, VAE_ACT_SIGMOID = 17 };
+
+/* A convolution's geometry: images of h x w pixels of c channels, and
+   the oh x ow positions of a k x k window that moves stride pixels at a
+   time over them padded by pad zeros on every side: oh = (h + 2 pad - k)
+   / stride + 1. A transposed convolution runs on the geometry of the
+   convolution it reverses, its output as the images. */
+typedef struct {
+    int h, w, c, oh, ow, k, stride, pad;
+} vae_conv_geom;
 
 /* check_step's summary: where each value is, and how many floats. */
 enum { VAE_STEP_BOUND = 0, VAE_STEP_OBJECTIVE = 2, VAE_STEP_OK = 4, VAE_STEP_SUMMARY = 5 };
@@ -106,16 +115,34 @@ struct vae_backend {
 
     /* c (m, n) = act(op(a) (m, k) op(b) (k, n) + bias (n)), op(x) = x or
        x^T as ta, tb say; bias VAE_NO_REF adds none, act VAE_ACT_NONE
-       applies none (a layer's forward pass is one call). c is only
-       written (it may hold NaN before). lda, ldb, ldc are row strides. */
+       applies none (a layer's forward pass is one call). Unless
+       accumulate, c is only written (it may hold NaN before); with
+       accumulate, c += op(a) op(b), and bias and act must be none (a
+       weight gradient summed over chunks of rows). lda, ldb, ldc are row
+       strides. */
     vae_status (*gemm)(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                       vae_ref c, int ldc, vae_ref bias, int act);
+                       vae_ref c, int ldc, vae_ref bias, int act, int accumulate);
     /* Given dy (rows, cols), the gradient of the loss with respect to the
        output y = act(a) (rows, cols), replaces dy by the gradient with
-       respect to a, times scale[r] per row (scale (rows), or VAE_NO_REF
-       for 1); dbias (cols) = its column sums. */
+       respect to a, times scale[r / group] for row r (scale (rows /
+       group), or VAE_NO_REF for 1: a sample's weight applies to each of
+       its group pixels of a convolution's output); dbias (cols) = its
+       column sums. */
     vae_status (*act_backward)(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows, int cols,
-                               int act);
+                               int act, int group);
+    /* Convolution as im2col, GEMM and col2im. Images are channels last:
+       image b, row y, column x, channel ch at ((b h + y) w + x) c + ch. */
+    /* im2col: cols (n oh ow, k k c) gets the windows of images (n, h, w,
+       c): row (b oh + oy) ow + ox, column (ky k + kx) c + ch holds image b
+       at row oy stride - pad + ky, column ox stride - pad + kx, channel
+       ch, or 0 where that is outside the image. */
+    vae_status (*im2col)(void *dev, vae_ref images, vae_ref cols, int n, const vae_conv_geom *g);
+    /* col2im, im2col's adjoint: images (n, h, w, c) = act(bias (c) + the
+       sum of every entry of cols (n oh ow, k k c) that im2col would have
+       copied from that element), summed in increasing ky, then kx; bias
+       VAE_NO_REF adds none, act VAE_ACT_NONE applies none. */
+    vae_status (*col2im)(void *dev, vae_ref cols, vae_ref images, vae_ref bias, int act, int n,
+                         const vae_conv_geom *g);
 
     /* ---- latent variables ---- */
 
@@ -158,20 +185,19 @@ struct vae_backend {
 
     /* ---- likelihoods ---- */
 
-    /* The decoder's output layer before its bias is out (R, D); with the
-       bias (D) added, l = out + bias are the logits, and x (n, D) the
-       images (image r / k for row r). */
-    /* Bernoulli: log_px[r] = sum x l - softplus(l). With grad, out is
-       replaced by the gradient of -log p(x|z) with respect to l,
-       sigmoid(l) - x. */
-    vae_status (*bernoulli)(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_px, int rows, int k,
-                            int d, int grad);
-    /* Gaussian with mean sigmoid(l) and sigma = exp(log_sigma[0]):
-       log_px[r] = -d/2 log(2 pi sigma^2) - sq_err[r] / (2 sigma^2), with
-       sq_err[r] = sum (x - mean)^2. With grad, out is replaced by the
-       gradient of -log p(x|z) with respect to l. */
-    vae_status (*gaussian)(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_sigma, vae_ref log_px,
-                           vae_ref sq_err, int rows, int k, int d, int grad);
+    /* The decoder's output l (R, D) is the likelihood's parameters (the
+       output layer has added its bias), and x (n, D) the images (image
+       r / k for row r). */
+    /* Bernoulli with logits l: log_px[r] = sum x l - softplus(l). With
+       grad, l is replaced by the gradient of -log p(x|z) with respect to
+       it, sigmoid(l) - x. */
+    vae_status (*bernoulli)(void *dev, vae_ref l, vae_ref x, vae_ref log_px, int rows, int k, int d, int grad);
+    /* Gaussian with mean sigmoid(l), or l itself with linear, and sigma =
+       exp(log_sigma[0]): log_px[r] = -d/2 log(2 pi sigma^2) - sq_err[r] /
+       (2 sigma^2), with sq_err[r] = sum (x - mean)^2. With grad, l is
+       replaced by the gradient of -log p(x|z) with respect to it. */
+    vae_status (*gaussian)(void *dev, vae_ref l, vae_ref x, vae_ref log_sigma, vae_ref log_px, vae_ref sq_err,
+                           int rows, int k, int d, int linear, int grad);
     /* dlog_sigma[0] = sum_r weight[r] (d - sq_err[r] / sigma^2), the
        gradient of the loss with respect to log sigma. */
     vae_status (*gaussian_backward)(void *dev, vae_ref sq_err, vae_ref weight, vae_ref log_sigma,
@@ -219,6 +245,14 @@ struct vae_backend {
     vae_status (*adam)(void *dev, vae_ref p, vae_ref g, vae_ref m1, vae_ref m2, size_t n, float lr, float beta1,
                        float beta2, float eps, long t, int adamax, vae_ref ok);
 };
+
+/* Every slot, in order: the model checks that a table fills each one, and
+   the conformance test that it has a case for each. */
+#define VAE_BACKEND_OPS(X)                                                     \
+    X(create) X(destroy) X(error) X(write) X(read) X(zero) X(gemm) X(act_backward) X(im2col) X(col2im)        \
+    X(reparam) X(reparam_backward) X(mog_log_prob) X(mog_backward) X(kl_normal) X(kl_normal_backward)        \
+    X(bernoulli) X(gaussian) X(gaussian_backward) X(combine) X(select_rows) X(gather_rows) X(scatter_rows)   \
+    X(check_step) X(adam)
 
 /* The built-in backend: portable C, OpenMP where the compiler has it, and
    a GEMM micro-kernel for each instruction set (AVX-512, AVX2 + FMA on

@@ -182,7 +182,7 @@ int main(int argc, char **argv)
                 double t = cpu_seconds();
                 for (r = 0; r < reps; r++)
                     if (which < nk)
-                        gemm_blocked(kerns[which], pack, 1, ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n);
+                        gemm_blocked(kerns[which], pack, 1, ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, NULL, VAE_ACT_NONE, 0);
                     else
                         blas(101, ta ? 112 : 111, tb ? 112 : 111, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n,
                              0.0f, c, n);

@@ -32,7 +32,7 @@ static double time_gemm(ocl_dev *d, int ta, int tb, int m, int n, int k, vae_ref
     for (round = 0; round < 4 && (round < 2 || best < 1.0); round++) {
         double t0 = wall(), t;
         for (i = 0; i < reps; i++)
-            ocl_gemm(d, ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, VAE_NO_REF, VAE_ACT_NONE);
+            ocl_gemm(d, ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c, n, VAE_NO_REF, VAE_ACT_NONE, 0);
         if (ocl_read(d, c, &sink, 1) != VAE_OK)
             return -1.0;
         t = (wall() - t0) / reps;

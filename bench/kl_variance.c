@@ -34,7 +34,7 @@ static int measure(vae *m, const float *x, int draws, stats *out)
     double *mean, *m2;
     float *g;
     for (t = 0; t < nt; t++) {
-        int ndim, shape[2];
+        int ndim, shape[VAE_MAX_DIMS];
         vae_tensor_info(m, t, NULL, &ndim, shape);
         total += (size_t)shape[0] * shape[1];
     }
@@ -55,7 +55,7 @@ static int measure(vae *m, const float *x, int draws, stats *out)
         out->bound_sq += (double)bound * bound;
         for (t = 0, off = 0; t < nt; t++) {
             const char *name;
-            int ndim, shape[2];
+            int ndim, shape[VAE_MAX_DIMS];
             size_t n, i;
             vae_tensor_info(m, t, &name, &ndim, shape);
             n = (size_t)shape[0] * shape[1];
@@ -70,7 +70,7 @@ static int measure(vae *m, const float *x, int draws, stats *out)
     }
     for (t = 0, off = 0; t < nt; t++) {
         const char *name;
-        int ndim, shape[2];
+        int ndim, shape[VAE_MAX_DIMS];
         size_t n, i;
         double v = 0.0;
         vae_tensor_info(m, t, &name, &ndim, shape);
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
         return 1;
     for (t = 0; t < vae_tensor_count(mc); t++) {
         const char *name;
-        int ndim, shape[2];
+        int ndim, shape[VAE_MAX_DIMS];
         size_t n;
         float *w;
         vae_tensor_info(mc, t, &name, &ndim, shape);

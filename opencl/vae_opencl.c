@@ -104,12 +104,13 @@ typedef struct {
 enum {
     K_GEMM, K_GEMM_SMALL, K_GEMM_REDUCE, K_FILL_ZERO, K_ACT_BACKWARD, K_STEP_SUM, K_FINITE_SCAN, K_ADAM, K_REPARAM,
     K_REPARAM_BACKWARD, K_KL_NORMAL, K_KL_NORMAL_BACKWARD, K_MOG_CACHE, K_MOG_LOG_PROB, K_MOG_DZ, K_MOG_PARAMS,
-    K_BERNOULLI, K_GAUSSIAN, K_GAUSSIAN_BACKWARD, K_COMBINE, K_GATHER_ROWS, K_SCATTER_ROWS, K_COUNT
+    K_BERNOULLI, K_GAUSSIAN, K_GAUSSIAN_BACKWARD, K_COMBINE, K_GATHER_ROWS, K_SCATTER_ROWS, K_IM2COL, K_COL2IM,
+    K_COUNT
 };
 static const char *const kernel_names[K_COUNT] = {
     "gemm", "gemm", "gemm_reduce", "fill_zero", "act_backward", "step_sum", "finite_scan", "adam", "reparam",
     "reparam_backward", "kl_normal", "kl_normal_backward", "mog_cache", "mog_log_prob", "mog_dz", "mog_params",
-    "bernoulli", "gaussian", "gaussian_backward", "combine", "gather_rows", "scatter_rows",
+    "bernoulli", "gaussian", "gaussian_backward", "combine", "gather_rows", "scatter_rows", "im2col", "col2im",
 };
 
 /* After the model's block, room for the partial products of a GEMM whose
@@ -594,7 +595,7 @@ static int ocl_gemm_small(const ocl_dev *d, int m, int n)
 }
 
 static vae_status ocl_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                           vae_ref c, int ldc, vae_ref bias, int act)
+                           vae_ref c, int ldc, vae_ref bias, int act, int accumulate)
 {
     ocl_dev *d = dev;
     size_t global[3], local[3] = {16, 16, 1};
@@ -607,8 +608,8 @@ static vae_status ocl_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_r
         global[0] = (size_t)(n + 15) / 16 * 16;
         global[1] = (size_t)(m + 15) / 16 * 16;
         global[2] = 1;
-        return ocl_launch(d, K_GEMM_SMALL, 3, global, local, "iiiiililililiil", ta, tb, m, n, k, a, lda, b, ldb, c,
-                          ldc, bias, act, k > 0 ? k : 1, VAE_NO_REF);
+        return ocl_launch(d, K_GEMM_SMALL, 3, global, local, "iiiiililililiili", ta, tb, m, n, k, a, lda, b, ldb, c,
+                          ldc, bias, act, k > 0 ? k : 1, VAE_NO_REF, accumulate);
     }
     /* whole tiles of K in each chunk, so that only the last is ragged */
     chunk = (k + splits - 1) / splits;
@@ -618,20 +619,38 @@ static vae_status ocl_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_r
     global[1] = (size_t)(m + GEMM_TILE - 1) / GEMM_TILE * 16;
     global[2] = (size_t)(splits > 1 ? splits : 1);
     if (splits <= 1)
-        return ocl_launch(d, K_GEMM, 3, global, local, "iiiiililililiil", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
-                          bias, act, k > 0 ? k : 1, VAE_NO_REF);
-    s = ocl_launch(d, K_GEMM, 3, global, local, "iiiiililililiil", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
-                   VAE_NO_REF, VAE_ACT_NONE, chunk, (vae_ref)d->floats);
+        return ocl_launch(d, K_GEMM, 3, global, local, "iiiiililililiili", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+                          bias, act, k > 0 ? k : 1, VAE_NO_REF, accumulate);
+    s = ocl_launch(d, K_GEMM, 3, global, local, "iiiiililililiili", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+                   VAE_NO_REF, VAE_ACT_NONE, chunk, (vae_ref)d->floats, 0);
     if (s != VAE_OK)
         return s;
-    return LAUNCH1(d, K_GEMM_REDUCE, (size_t)m * n, "liiilili", (vae_ref)d->floats, splits, m, n, c, ldc, bias,
-                   act);
+    return LAUNCH1(d, K_GEMM_REDUCE, (size_t)m * n, "liiililii", (vae_ref)d->floats, splits, m, n, c, ldc, bias,
+                   act, accumulate);
 }
 
 static vae_status ocl_act_backward(void *dev, vae_ref dy, vae_ref y, vae_ref scale, vae_ref dbias, int rows,
-                                   int cols, int act)
+                                   int cols, int act, int group)
 {
-    return LAUNCH1((ocl_dev *)dev, K_ACT_BACKWARD, (size_t)cols, "lllliii", dy, y, scale, dbias, rows, cols, act);
+    return LAUNCH1((ocl_dev *)dev, K_ACT_BACKWARD, (size_t)cols, "lllliiii", dy, y, scale, dbias, rows, cols, act,
+                   group);
+}
+
+static vae_status ocl_im2col(void *dev, vae_ref images, vae_ref cols, int n, const vae_conv_geom *g)
+{
+    size_t count = (size_t)n * g->oh * g->ow * g->k * g->k * g->c;
+    return count ? LAUNCH1((ocl_dev *)dev, K_IM2COL, count, "lliiiiiiiii", images, cols, n, g->h, g->w, g->c, g->oh,
+                           g->ow, g->k, g->stride, g->pad)
+                 : VAE_OK;
+}
+
+static vae_status ocl_col2im(void *dev, vae_ref cols, vae_ref images, vae_ref bias, int act, int n,
+                             const vae_conv_geom *g)
+{
+    size_t count = (size_t)n * g->h * g->w * g->c;
+    return count ? LAUNCH1((ocl_dev *)dev, K_COL2IM, count, "llliiiiiiiiii", cols, images, bias, act, n, g->h, g->w,
+                           g->c, g->oh, g->ow, g->k, g->stride, g->pad)
+                 : VAE_OK;
 }
 
 static vae_status ocl_reparam(void *dev, vae_ref mu_logvar, vae_ref eps, vae_ref std, vae_ref z,
@@ -684,17 +703,17 @@ static vae_status ocl_kl_normal_backward(void *dev, vae_ref mu_logvar, vae_ref w
                    n, k, zdim);
 }
 
-static vae_status ocl_bernoulli(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_px, int rows, int k,
-                                int d, int grad)
+static vae_status ocl_bernoulli(void *dev, vae_ref logits, vae_ref x, vae_ref log_px, int rows, int k, int d,
+                                int grad)
 {
-    return LAUNCH1((ocl_dev *)dev, K_BERNOULLI, (size_t)rows, "lllliiii", out, bias, x, log_px, rows, k, d, grad);
+    return LAUNCH1((ocl_dev *)dev, K_BERNOULLI, (size_t)rows, "llliiii", logits, x, log_px, rows, k, d, grad);
 }
 
-static vae_status ocl_gaussian(void *dev, vae_ref out, vae_ref bias, vae_ref x, vae_ref log_sigma, vae_ref log_px,
-                               vae_ref sq_err, int rows, int k, int d, int grad)
+static vae_status ocl_gaussian(void *dev, vae_ref logits, vae_ref x, vae_ref log_sigma, vae_ref log_px,
+                               vae_ref sq_err, int rows, int k, int d, int linear, int grad)
 {
-    return LAUNCH1((ocl_dev *)dev, K_GAUSSIAN, (size_t)rows, "lllllliiii", out, bias, x, log_sigma, log_px, sq_err,
-                   rows, k, d, grad);
+    return LAUNCH1((ocl_dev *)dev, K_GAUSSIAN, (size_t)rows, "llllliiiii", logits, x, log_sigma, log_px, sq_err,
+                   rows, k, d, linear, grad);
 }
 
 static vae_status ocl_gaussian_backward(void *dev, vae_ref sq_err, vae_ref weight, vae_ref log_sigma,
@@ -771,6 +790,8 @@ static const vae_backend opencl_backend = {
     .zero = ocl_zero,
     .gemm = ocl_gemm,
     .act_backward = ocl_act_backward,
+    .im2col = ocl_im2col,
+    .col2im = ocl_col2im,
     .reparam = ocl_reparam,
     .reparam_backward = ocl_reparam_backward,
     .mog_log_prob = ocl_mog_log_prob,

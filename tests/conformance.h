@@ -19,6 +19,15 @@
 
 #define CONF_FLOATS ((size_t)1 << 21)
 
+/* Every slot of vae_backend.h, from its own list: each call goes through
+   CONF_CALL, which marks the slot, and conformance() fails for a slot no
+   case called, so that a new op cannot go without a case. */
+#define CONF_OP_ENUM(slot) CONF_OP_##slot,
+#define CONF_OP_NAME(slot) #slot,
+enum { VAE_BACKEND_OPS(CONF_OP_ENUM) CONF_OPS };
+static const char *const conf_op_names[CONF_OPS] = {VAE_BACKEND_OPS(CONF_OP_NAME)};
+#define CONF_CALL(c, slot, ...) ((c)->called[CONF_OP_##slot] = 1, (c)->be->slot(__VA_ARGS__))
+
 typedef struct {
     const vae_backend *be;
     void *dev;
@@ -26,6 +35,7 @@ typedef struct {
     vae_rng rng;
     const char *op;     /* for messages */
     double worst;       /* worst relative error seen in the current op */
+    unsigned char called[CONF_OPS];
 } conf;
 
 /* An aligned region of n floats, or VAE_NO_REF when the block is full. */
@@ -51,14 +61,14 @@ static vae_ref conf_put(conf *c, const float *p, size_t n)
     vae_ref r = conf_take(c, n);
     CHECK(r != VAE_NO_REF, "%s: conformance block full", c->op);
     if (r != VAE_NO_REF)
-        CHECK(c->be->write(c->dev, r, p, n) == VAE_OK, "%s: write failed", c->op);
+        CHECK(CONF_CALL(c, write, c->dev, r, p, n) == VAE_OK, "%s: write failed", c->op);
     return r;
 }
 
 static float *conf_get(conf *c, vae_ref r, size_t n)
 {
     float *p = malloc((n ? n : 1) * sizeof *p);
-    if (p && c->be->read(c->dev, r, p, n) != VAE_OK) {
+    if (p && CONF_CALL(c, read, c->dev, r, p, n) != VAE_OK) {
         CHECK(0, "%s: read failed", c->op);
         memset(p, 0, n * sizeof *p);
     }
@@ -107,7 +117,7 @@ static void conf_memory(conf *c)
         same &= out[i] == in[i];
     CHECK(same, "%s: values do not read back exactly", c->op);
     free(out);
-    CHECK(c->be->zero(c->dev, r + 3, 500) == VAE_OK, "%s: zero failed", c->op);
+    CHECK(CONF_CALL(c, zero, c->dev, r + 3, 500) == VAE_OK, "%s: zero failed", c->op);
     out = conf_get(c, r, N);
     for (i = 0; i < N; i++)
         zero &= (i >= 3 && i < 503) ? out[i] == 0.0f : out[i] == in[i];
@@ -122,7 +132,7 @@ static double conf_act(int act, double v);
 /* One product against a double reference: c only written, its padding
    kept; with epilogue, a bias and tanh after it. The tolerance is the
    float sum's error bound, k 2^-24 sum |a||b|, with |a|, |b| <= 1. */
-static void conf_gemm_case(conf *c, int ta, int tb, int m, int n, int k, int epilogue)
+static void conf_gemm_case(conf *c, int ta, int tb, int m, int n, int k, int epilogue, int accumulate)
 {
     int i, j, p;
     int lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1, ldc = n + 3;
@@ -134,14 +144,14 @@ static void conf_gemm_case(conf *c, int ta, int tb, int m, int n, int k, int epi
     conf_fill(c, a, na, -1, 1);
     conf_fill(c, b, nb, -1, 1);
     conf_fill(c, bias, (size_t)n, -1, 1);
-    for (i = 0; i < (int)nc; i++)
-        nan[i] = NAN; /* c is written, never read */
+    for (i = 0; i < (int)nc; i++) /* c is written, never read, unless accumulated into */
+        nan[i] = accumulate && i % ldc < n ? (float)(vae_rng_uniform(&c->rng) - 0.5) : NAN;
     ra = conf_put(c, a, na);
     rb = conf_put(c, b, nb);
     rc = conf_put(c, nan, nc);
     rbias = conf_put(c, bias, (size_t)n);
-    CHECK(c->be->gemm(c->dev, ta, tb, m, n, k, ra, lda, rb, ldb, rc, ldc, epilogue ? rbias : VAE_NO_REF,
-                      epilogue ? VAE_TANH : VAE_ACT_NONE) == VAE_OK,
+    CHECK(CONF_CALL(c, gemm, c->dev, ta, tb, m, n, k, ra, lda, rb, ldb, rc, ldc, epilogue ? rbias : VAE_NO_REF,
+                    epilogue ? VAE_TANH : VAE_ACT_NONE, accumulate) == VAE_OK,
           "gemm failed");
     cc = conf_get(c, rc, nc);
     for (i = 0; i < m; i++)
@@ -150,12 +160,14 @@ static void conf_gemm_case(conf *c, int ta, int tb, int m, int n, int k, int epi
             for (p = 0; p < k; p++)
                 s += (double)(ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]) *
                      (tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j]);
+            if (accumulate)
+                s += nan[(size_t)i * ldc + j];
             want[(size_t)i * ldc + j] = epilogue ? conf_act(VAE_TANH, s + bias[j]) : s;
         }
     for (i = 0; i < m; i++) {
         char what[80];
-        snprintf(what, sizeof what, "ta=%d tb=%d %dx%dx%d%s row %d", ta, tb, m, n, k, epilogue ? " +bias tanh" : "",
-                 i);
+        snprintf(what, sizeof what, "ta=%d tb=%d %dx%dx%d%s row %d", ta, tb, m, n, k,
+                 epilogue ? " +bias tanh" : accumulate ? " accumulated" : "", i);
         conf_compare(c, what, cc + (size_t)i * ldc, want + (size_t)i * ldc, (size_t)n, tol);
     }
     for (i = 0; i < m; i++)
@@ -185,9 +197,10 @@ static void conf_gemm(conf *c)
             for (im = 0; im < 5; im++)
                 for (in = 0; in < 5; in++)
                     for (ik = 0; ik < 5; ik++)
-                        conf_gemm_case(c, ta, tb, sizes[im], sizes[in], sizes[ik], (im + in + ik) % 4 == 0);
+                        conf_gemm_case(c, ta, tb, sizes[im], sizes[in], sizes[ik], (im + in + ik) % 4 == 0,
+                                       (im + in + ik) % 4 == 2);
     for (i = 0; i < (int)(sizeof model / sizeof model[0]); i++)
-        conf_gemm_case(c, model[i][0], model[i][1], model[i][2], model[i][3], model[i][4], i == 0);
+        conf_gemm_case(c, model[i][0], model[i][1], model[i][2], model[i][3], model[i][4], i == 0, i == 3);
 }
 
 static double conf_act(int act, double v)
@@ -221,8 +234,10 @@ static void conf_activations(conf *c)
     for (a = 0; a < 5; a++)
         for (ir = 0; ir < 3; ir++)
             for (ic = 0; ic < 3; ic++)
-                for (scaled = 0; scaled < 2; scaled++) {
+                for (scaled = 0; scaled < 3; scaled++) {
                     int rows = rows_[ir], cols = cols_[ic], r, j, act = acts[a];
+                    /* scaled 2: one scale per group of rows, as for a conv's pixels */
+                    int group = scaled == 2 ? (rows % 3 == 0 ? 3 : rows) : 1;
                     size_t n = (size_t)rows * cols, mark = c->next;
                     float *y = malloc(n * 4), *bias = malloc((size_t)cols * 4), *dy = malloc(n * 4);
                     float *scale = malloc((size_t)rows * 4), *eye = calloc((size_t)cols * cols, 4), *got, *gotd,
@@ -245,7 +260,7 @@ static void conf_activations(conf *c)
                     rdb = conf_take(c, (size_t)cols);
                     /* y times the identity is y exactly: the epilogue alone */
                     c->op = "gemm's bias and activation";
-                    CHECK(c->be->gemm(c->dev, 0, 0, rows, cols, cols, rx, cols, reye, cols, ry, cols, rb, act) ==
+                    CHECK(CONF_CALL(c, gemm, c->dev, 0, 0, rows, cols, cols, rx, cols, reye, cols, ry, cols, rb, act, 0) ==
                               VAE_OK,
                           "gemm failed");
                     got = conf_get(c, ry, n);
@@ -255,7 +270,8 @@ static void conf_activations(conf *c)
                     snprintf(what, sizeof what, "act %d, %dx%d", act, rows, cols);
                     conf_compare(c, what, got, want, n, 2e-6);
                     c->op = "act_backward";
-                    CHECK(c->be->act_backward(c->dev, rd, ry, scaled ? rs : VAE_NO_REF, rdb, rows, cols, act) ==
+                    CHECK(CONF_CALL(c, act_backward, c->dev, rd, ry, scaled ? rs : VAE_NO_REF, rdb, rows, cols, act,
+                                    group) ==
                               VAE_OK,
                           "act_backward failed");
                     gotd = conf_get(c, rd, n);
@@ -263,7 +279,7 @@ static void conf_activations(conf *c)
                     for (r = 0; r < rows; r++)
                         for (j = 0; j < cols; j++) {
                             double v = dy[r * cols + j] * conf_act_slope(act, got[r * cols + j]) *
-                                       (scaled ? scale[r] : 1.0);
+                                       (scaled ? scale[r / group] : 1.0);
                             wantd[r * cols + j] = v;
                             wantb[j] += v;
                         }
@@ -274,6 +290,93 @@ static void conf_activations(conf *c)
                     free(y), free(bias), free(dy), free(scale), free(eye), free(got), free(gotd), free(gotb);
                     free(want), free(wantd), free(wantb);
                 }
+}
+
+/* ---- convolution ---- */
+
+/* The window entry (row, col) of im2col for geometry g: the image element
+   it copies, or -1 for padding. */
+static long conf_window(const vae_conv_geom *g, long row, int col)
+{
+    int ch = col % g->c, kx = col / g->c % g->k, ky = col / g->c / g->k;
+    int ox = (int)(row % g->ow), oy = (int)(row / g->ow % g->oh), b = (int)(row / g->ow / g->oh);
+    int y = oy * g->stride - g->pad + ky, x = ox * g->stride - g->pad + kx;
+    return y < 0 || y >= g->h || x < 0 || x >= g->w ? -1 : (((long)b * g->h + y) * g->w + x) * g->c + ch;
+}
+
+/* im2col against the definition, and col2im against its adjoint summed
+   by scattering (as a reference would), with a bias and activation on
+   some: odd sizes, kernels 1 to 7, strides 1 to 3, padding 0 to 2 (pad
+   % stride != 0 included: the case that broke CMSIS-NN's transposed
+   convolution), and channels 1, 3 and 5. */
+static void conf_conv(conf *c)
+{
+    static const int cases[][7] = {
+        /* n, h, w, c, k, stride, pad */
+        {2, 7, 5, 1, 3, 1, 0}, {1, 9, 9, 3, 4, 2, 1}, {3, 8, 11, 5, 7, 3, 2}, {2, 6, 6, 3, 1, 1, 0},
+        {1, 13, 7, 1, 5, 2, 2}, {2, 5, 5, 5, 3, 3, 1}, {1, 10, 10, 3, 4, 2, 0}, {2, 4, 9, 1, 2, 1, 1},
+        {1, 28, 28, 1, 5, 1, 0}, {1, 14, 14, 32, 3, 2, 1},
+    };
+    int t;
+    c->op = "im2col/col2im";
+    for (t = 0; t < (int)(sizeof cases / sizeof cases[0]); t++) {
+        vae_conv_geom g;
+        int n = cases[t][0], width, act = t % 3 == 1 ? VAE_RELU : t % 3 == 2 ? VAE_TANH : VAE_ACT_NONE;
+        size_t ni, nc, mark = c->next, e;
+        float *img, *col, *bias, *got, *got2;
+        double *want, *want2;
+        vae_ref rimg, rcol, rbias, rout;
+        long row;
+        char what[96];
+        g.h = cases[t][1];
+        g.w = cases[t][2];
+        g.c = cases[t][3];
+        g.k = cases[t][4];
+        g.stride = cases[t][5];
+        g.pad = cases[t][6];
+        g.oh = (g.h + 2 * g.pad - g.k) / g.stride + 1;
+        g.ow = (g.w + 2 * g.pad - g.k) / g.stride + 1;
+        width = g.k * g.k * g.c;
+        ni = (size_t)n * g.h * g.w * g.c;
+        nc = (size_t)n * g.oh * g.ow * width;
+        img = malloc(ni * 4), col = malloc(nc * 4), bias = malloc((size_t)g.c * 4);
+        want = conf_doubles(nc), want2 = conf_doubles(ni);
+        conf_fill(c, img, ni, -1, 1);
+        conf_fill(c, col, nc, -1, 1);
+        conf_fill(c, bias, (size_t)g.c, -1, 1);
+        rimg = conf_put(c, img, ni);
+        rcol = conf_take(c, nc);
+        rbias = conf_put(c, bias, (size_t)g.c);
+        rout = conf_take(c, ni);
+        CHECK(CONF_CALL(c, im2col, c->dev, rimg, rcol, n, &g) == VAE_OK, "im2col failed");
+        got = conf_get(c, rcol, nc);
+        for (row = 0; row < (long)n * g.oh * g.ow; row++)
+            for (e = 0; e < (size_t)width; e++) {
+                long at = conf_window(&g, row, (int)e);
+                want[(size_t)row * width + e] = at < 0 ? 0.0 : img[at];
+            }
+        snprintf(what, sizeof what, "im2col n=%d %dx%dx%d k=%d s=%d p=%d", n, g.h, g.w, g.c, g.k, g.stride, g.pad);
+        conf_compare(c, what, got, want, nc, 0.0);
+        /* col2im of fresh windows, into the images */
+        CHECK(c->be->write(c->dev, rcol, col, nc) == VAE_OK, "write failed");
+        CHECK(CONF_CALL(c, col2im, c->dev, rcol, rout, act == VAE_ACT_NONE && t % 2 ? VAE_NO_REF : rbias, act, n, &g) ==
+                  VAE_OK,
+              "col2im failed");
+        got2 = conf_get(c, rout, ni);
+        for (row = 0; row < (long)n * g.oh * g.ow; row++)
+            for (e = 0; e < (size_t)width; e++) {
+                long at = conf_window(&g, row, (int)e);
+                if (at >= 0)
+                    want2[at] += col[(size_t)row * width + e];
+            }
+        for (e = 0; e < ni; e++)
+            want2[e] = conf_act(act, want2[e] + (act == VAE_ACT_NONE && t % 2 ? 0.0 : bias[e % (size_t)g.c]));
+        snprintf(what, sizeof what, "col2im n=%d %dx%dx%d k=%d s=%d p=%d act %d", n, g.h, g.w, g.c, g.k, g.stride,
+                 g.pad, act);
+        conf_compare(c, what, got2, want2, ni, 1e-6 * g.k * g.k);
+        c->next = mark;
+        free(img), free(col), free(bias), free(got), free(got2), free(want), free(want2);
+    }
 }
 
 /* ---- latent variables ---- */
@@ -308,7 +411,7 @@ static void conf_reparam(conf *c)
                     rlpq = conf_take(c, (size_t)R);
                     rds = conf_take(c, (size_t)n * 2 * Z);
                     c->op = "reparam";
-                    CHECK(c->be->reparam(c->dev, rst, reps, rstd, rz, rlpq, n, k, Z) == VAE_OK, "reparam failed");
+                    CHECK(CONF_CALL(c, reparam, c->dev, rst, reps, rstd, rz, rlpq, n, k, Z) == VAE_OK, "reparam failed");
                     gstd = conf_get(c, rstd, (size_t)n * Z);
                     gz = conf_get(c, rz, (size_t)R * Z);
                     glpq = conf_get(c, rlpq, (size_t)R);
@@ -331,7 +434,7 @@ static void conf_reparam(conf *c)
                     conf_compare(c, what, gz, wz, (size_t)R * Z, 1e-6);
                     conf_compare(c, what, glpq, wlpq, (size_t)R, 1e-5);
                     c->op = "reparam_backward";
-                    CHECK(c->be->reparam_backward(c->dev, rdz, rz, reps, rstd, weighted ? rw : VAE_NO_REF, rds, n, k,
+                    CHECK(CONF_CALL(c, reparam_backward, c->dev, rdz, rz, reps, rstd, weighted ? rw : VAE_NO_REF, rds, n, k,
                                                   Z) == VAE_OK,
                           "reparam_backward failed");
                     gds = conf_get(c, rds, (size_t)n * 2 * Z);
@@ -389,9 +492,9 @@ static void conf_mog(conf *c)
                 rdl = conf_take(c, KZ);
                 rdg = conf_take(c, (size_t)K);
                 c->op = "mog_log_prob";
-                CHECK(c->be->mog_log_prob(c->dev, rz, rm, rl, rg, rc, rresp, rlpq, R, Z, K) == VAE_OK, "mog failed");
+                CHECK(CONF_CALL(c, mog_log_prob, c->dev, rz, rm, rl, rg, rc, rresp, rlpq, R, Z, K) == VAE_OK, "mog failed");
                 c->op = "mog_backward";
-                CHECK(c->be->mog_backward(c->dev, rz, rm, rc, rresp, rw, rdz, rdm, rdl, rdg, R, Z, K) == VAE_OK,
+                CHECK(CONF_CALL(c, mog_backward, c->dev, rz, rm, rc, rresp, rw, rdz, rdm, rdl, rdg, R, Z, K) == VAE_OK,
                       "mog_backward failed");
                 glpq = conf_get(c, rlpq, (size_t)R);
                 gdz = conf_get(c, rdz, (size_t)R * Z);
@@ -467,9 +570,9 @@ static void conf_kl(conf *c)
                 rw = conf_put(c, w, (size_t)R);
                 rlpq = conf_take(c, (size_t)R);
                 c->op = "kl_normal";
-                CHECK(c->be->kl_normal(c->dev, rst, rlpq, n, k, Z) == VAE_OK, "kl failed");
+                CHECK(CONF_CALL(c, kl_normal, c->dev, rst, rlpq, n, k, Z) == VAE_OK, "kl failed");
                 c->op = "kl_normal_backward";
-                CHECK(c->be->kl_normal_backward(c->dev, rst, rw, rds, n, k, Z) == VAE_OK, "kl backward failed");
+                CHECK(CONF_CALL(c, kl_normal_backward, c->dev, rst, rw, rds, n, k, Z) == VAE_OK, "kl backward failed");
                 glpq = conf_get(c, rlpq, (size_t)R);
                 gds = conf_get(c, rds, (size_t)n * 2 * Z);
                 for (b = 0; b < n; b++) {
@@ -499,29 +602,28 @@ static void conf_likelihoods(conf *c)
 {
     static const int ns[] = {1, 3}, ks[] = {1, 3}, ds[] = {1, 15, 16, 17, 40};
     int in, ik, id, gauss, grad;
-    for (gauss = 0; gauss < 2; gauss++)
+    /* gauss 2: the Gaussian with a linear mean */
+    for (gauss = 0; gauss < 3; gauss++)
         for (in = 0; in < 2; in++)
             for (ik = 0; ik < 2; ik++)
                 for (id = 0; id < 5; id++)
                     for (grad = 0; grad < 2; grad++) {
                         int n = ns[in], k = ks[ik], d = ds[id], R = n * k, r, j;
                         size_t mark = c->next;
-                        float *out = malloc((size_t)R * d * 4), *bias = malloc((size_t)d * 4);
+                        float *out = malloc((size_t)R * d * 4);
                         float *x = malloc((size_t)n * d * 4), *w = malloc((size_t)R * 4), log_sigma = -0.7f;
                         float *glp, *gout, *gse = NULL, *gdls = NULL;
                         double *wlp = conf_doubles((size_t)R), *wout = conf_doubles((size_t)R * d);
                         double *wse = conf_doubles((size_t)R), wdls = 0.0, sigma = exp(log_sigma);
-                        vae_ref rout, rb, rx, rls, rlp, rse, rw, rdls;
+                        vae_ref rout, rx, rls, rlp, rse, rw, rdls;
                         char what[80];
                         conf_fill(c, out, (size_t)R * d, -6, 6);
-                        conf_fill(c, bias, (size_t)d, -1, 1);
                         conf_fill(c, x, (size_t)n * d, 0, 1);
                         conf_fill(c, w, (size_t)R, 0, 1);
                         if (!gauss)
                             for (j = 0; j < n * d; j++)
                                 x[j] = x[j] < 0.5f ? 0.0f : 1.0f;
                         rout = conf_put(c, out, (size_t)R * d);
-                        rb = conf_put(c, bias, (size_t)d);
                         rx = conf_put(c, x, (size_t)n * d);
                         rls = conf_put(c, &log_sigma, 1);
                         rw = conf_put(c, w, (size_t)R);
@@ -530,20 +632,22 @@ static void conf_likelihoods(conf *c)
                         rdls = conf_take(c, 1);
                         c->op = gauss ? "gaussian" : "bernoulli";
                         if (gauss)
-                            CHECK(c->be->gaussian(c->dev, rout, rb, rx, rls, rlp, rse, R, k, d, grad) == VAE_OK,
+                            CHECK(CONF_CALL(c, gaussian, c->dev, rout, rx, rls, rlp, rse, R, k, d, gauss == 2, grad) ==
+                                      VAE_OK,
                                   "gaussian failed");
                         else
-                            CHECK(c->be->bernoulli(c->dev, rout, rb, rx, rlp, R, k, d, grad) == VAE_OK,
+                            CHECK(CONF_CALL(c, bernoulli, c->dev, rout, rx, rlp, R, k, d, grad) == VAE_OK,
                                   "bernoulli failed");
                         glp = conf_get(c, rlp, (size_t)R);
                         gout = conf_get(c, rout, (size_t)R * d);
                         for (r = 0; r < R; r++)
                             for (j = 0; j < d; j++) {
-                                double l = (double)out[r * d + j] + bias[j], xv = x[(r / k) * d + j];
-                                double p = 1.0 / (1.0 + exp(-l));
+                                double l = (double)out[r * d + j], xv = x[(r / k) * d + j];
+                                double p = 1.0 / (1.0 + exp(-l)), mean = gauss == 2 ? l : p;
+                                double slope = gauss == 2 ? 1.0 : p * (1 - p);
                                 if (gauss) {
-                                    wse[r] += (xv - p) * (xv - p);
-                                    wout[r * d + j] = grad ? (p - xv) / (sigma * sigma) * p * (1 - p) : out[r * d + j];
+                                    wse[r] += (xv - mean) * (xv - mean);
+                                    wout[r * d + j] = grad ? (mean - xv) / (sigma * sigma) * slope : out[r * d + j];
                                 } else {
                                     wlp[r] += xv * l - (l > 0 ? l + log1p(exp(-l)) : log1p(exp(l)));
                                     wout[r * d + j] = grad ? p - xv : out[r * d + j];
@@ -555,20 +659,21 @@ static void conf_likelihoods(conf *c)
                                          wse[r] / (2 * sigma * sigma);
                                 wdls += w[r] * (d - wse[r] / (sigma * sigma));
                             }
-                        snprintf(what, sizeof what, "n=%d k=%d d=%d grad %d", n, k, d, grad);
+                        snprintf(what, sizeof what, "n=%d k=%d d=%d grad %d%s", n, k, d, grad,
+                                 gauss == 2 ? " linear" : "");
                         conf_compare(c, what, glp, wlp, (size_t)R, 1e-5);
                         conf_compare(c, what, gout, wout, (size_t)R * d, 1e-5);
                         if (gauss) {
                             gse = conf_get(c, rse, (size_t)R);
                             conf_compare(c, what, gse, wse, (size_t)R, 1e-5);
                             c->op = "gaussian_backward";
-                            CHECK(c->be->gaussian_backward(c->dev, rse, rw, rls, rdls, R, d) == VAE_OK,
+                            CHECK(CONF_CALL(c, gaussian_backward, c->dev, rse, rw, rls, rdls, R, d) == VAE_OK,
                                   "gaussian_backward failed");
                             gdls = conf_get(c, rdls, 1);
                             conf_compare(c, what, gdls, &wdls, 1, 1e-5);
                         }
                         c->next = mark;
-                        free(out), free(bias), free(x), free(w), free(glp), free(gout), free(gse), free(gdls);
+                        free(out), free(x), free(w), free(glp), free(gout), free(gse), free(gdls);
                         free(wlp), free(wout), free(wse);
                     }
 }
@@ -600,7 +705,7 @@ static void conf_combine(conf *c)
                 rw = conf_take(c, (size_t)R);
                 ro = conf_take(c, (size_t)n);
                 rlt = conf_take(c, (size_t)R);
-                CHECK(c->be->combine(c->dev, rlx, rlpq, beta, rlw, rb, ro, rw, rlt, n, k, iwae) == VAE_OK,
+                CHECK(CONF_CALL(c, combine, c->dev, rlx, rlpq, beta, rlw, rb, ro, rw, rlt, n, k, iwae) == VAE_OK,
                       "combine failed");
                 glw = conf_get(c, rlw, (size_t)R);
                 gb = conf_get(c, rb, (size_t)n);
@@ -658,7 +763,7 @@ static void conf_rows(conf *c)
     rk = conf_take(c, ROWS);
     rx = conf_put(c, x, ROWS * WIDTH);
     rd = conf_take(c, ROWS * WIDTH);
-    CHECK(c->be->select_rows(c->dev, rw, ROWS, rk, &count) == VAE_OK, "select_rows failed");
+    CHECK(CONF_CALL(c, select_rows, c->dev, rw, ROWS, rk, &count) == VAE_OK, "select_rows failed");
     if (count == ROWS) {
         /* a backend that keeps every row: its gather and scatter still
            work, on indices from here */
@@ -666,7 +771,7 @@ static void conf_rows(conf *c)
             int32_t i = kept_want[r];
             float f;
             memcpy(&f, &i, sizeof f);
-            c->be->write(c->dev, rk + (size_t)r, &f, 1);
+            CONF_CALL(c, write, c->dev, rk + (size_t)r, &f, 1);
         }
         count = n_want;
     }
@@ -676,20 +781,20 @@ static void conf_rows(conf *c)
         return;
     }
     /* gather to another place, and in place */
-    CHECK(c->be->gather_rows(c->dev, rd, rx, rk, count, WIDTH) == VAE_OK, "gather failed");
+    CHECK(CONF_CALL(c, gather_rows, c->dev, rd, rx, rk, count, WIDTH) == VAE_OK, "gather failed");
     got = conf_get(c, rd, (size_t)count * WIDTH);
     for (j = 0; j < count; j++)
         for (r = 0; r < WIDTH; r++)
             same &= got[j * WIDTH + r] == x[kept_want[j] * WIDTH + r];
     free(got);
-    CHECK(c->be->gather_rows(c->dev, rx, rx, rk, count, WIDTH) == VAE_OK, "gather in place failed");
+    CHECK(CONF_CALL(c, gather_rows, c->dev, rx, rx, rk, count, WIDTH) == VAE_OK, "gather in place failed");
     got = conf_get(c, rx, (size_t)count * WIDTH);
     for (j = 0; j < count; j++)
         for (r = 0; r < WIDTH; r++)
             same &= got[j * WIDTH + r] == x[kept_want[j] * WIDTH + r];
     free(got);
     CHECK(same, "%s: gathered rows differ", c->op);
-    CHECK(c->be->scatter_rows(c->dev, rx, rk, count, ROWS, WIDTH) == VAE_OK, "scatter failed");
+    CHECK(CONF_CALL(c, scatter_rows, c->dev, rx, rk, count, ROWS, WIDTH) == VAE_OK, "scatter failed");
     got = conf_get(c, rx, ROWS * WIDTH);
     for (r = 0; r < ROWS; r++)
         for (j = 0; j < WIDTH; j++)
@@ -707,7 +812,7 @@ static void conf_check(conf *c, vae_ref bound, vae_ref objective, int n, vae_ref
 {
     vae_ref rs = conf_take(c, VAE_STEP_SUMMARY);
     float *got;
-    CHECK(c->be->check_step(c->dev, bound, objective, n, g, count, rs) == VAE_OK, "check_step failed");
+    CHECK(CONF_CALL(c, check_step, c->dev, bound, objective, n, g, count, rs) == VAE_OK, "check_step failed");
     got = conf_get(c, rs, VAE_STEP_SUMMARY);
     memcpy(summary, got, VAE_STEP_SUMMARY * sizeof *got);
     free(got);
@@ -743,25 +848,25 @@ static void conf_check_step(conf *c)
         for (kind = 0; kind < 3; kind++)
             for (pos = 0; pos < (int)n; pos += (int)n / 3 + 1) {
                 float bad = kind == 0 ? NAN : kind == 1 ? INFINITY : -INFINITY, keep = v[pos];
-                c->be->write(c->dev, r + (size_t)pos, &bad, 1);
+                CONF_CALL(c, write, c->dev, r + (size_t)pos, &bad, 1);
                 conf_check(c, rb, ro, nb, r, n, sum);
                 CHECK(sum[VAE_STEP_OK] == 0.0f, "%s: n=%lu, a non-finite value at %d missed", c->op,
                       (unsigned long)n, pos);
-                c->be->write(c->dev, r + (size_t)pos, &keep, 1);
+                CONF_CALL(c, write, c->dev, r + (size_t)pos, &keep, 1);
             }
         /* a bound or objective that is not finite */
         for (kind = 0; kind < 2; kind++) {
             float bad = NAN;
             vae_ref at = (kind ? ro : rb) + (size_t)(nb - 1);
-            c->be->write(c->dev, at, &bad, 1);
+            CONF_CALL(c, write, c->dev, at, &bad, 1);
             conf_check(c, rb, ro, nb, r, n, sum);
             CHECK(sum[VAE_STEP_OK] == 0.0f, "%s: a NaN %s missed", c->op, kind ? "objective" : "bound");
-            c->be->write(c->dev, at, kind ? &o[nb - 1] : &b[nb - 1], 1);
+            CONF_CALL(c, write, c->dev, at, kind ? &o[nb - 1] : &b[nb - 1], 1);
         }
         /* values just past the range do not count */
         if (n > 1) {
             float bad = NAN;
-            c->be->write(c->dev, r + n - 1, &bad, 1);
+            CONF_CALL(c, write, c->dev, r + n - 1, &bad, 1);
             conf_check(c, rb, ro, nb, r, n - 1, sum);
             CHECK(sum[VAE_STEP_OK] == 1.0f, "%s: looked past n", c->op);
         }
@@ -793,7 +898,7 @@ static void conf_adam(conf *c)
             rm2 = conf_put(c, m2, N);
             /* a step whose check failed changes nothing */
             zero = conf_put(c, &zero_flag, 1);
-            CHECK(c->be->adam(c->dev, rp, rg, rm1, rm2, N, (float)lr, (float)b1, (float)b2, (float)eps, t, adamax,
+            CHECK(CONF_CALL(c, adam, c->dev, rp, rg, rm1, rm2, N, (float)lr, (float)b1, (float)b2, (float)eps, t, adamax,
                               zero) == VAE_OK,
                   "adam failed");
             gp = conf_get(c, rp, N);
@@ -801,7 +906,7 @@ static void conf_adam(conf *c)
             CHECK(!memcmp(gp, p, sizeof p) && !memcmp(gm1, m1, sizeof m1), "%s: updated with its flag 0", c->op);
             free(gp), free(gm1);
             one = conf_put(c, &one_flag, 1);
-            CHECK(c->be->adam(c->dev, rp, rg, rm1, rm2, N, (float)lr, (float)b1, (float)b2, (float)eps, t, adamax,
+            CHECK(CONF_CALL(c, adam, c->dev, rp, rg, rm1, rm2, N, (float)lr, (float)b1, (float)b2, (float)eps, t, adamax,
                               t == 1 ? one : VAE_NO_REF) == VAE_OK,
                   "adam failed");
             gp = conf_get(c, rp, N);
@@ -846,6 +951,7 @@ static int conformance(const vae_backend *be, const void *params)
     conf_memory(&c);
     conf_gemm(&c);
     conf_activations(&c);
+    conf_conv(&c);
     conf_reparam(&c);
     conf_mog(&c);
     conf_kl(&c);
@@ -854,7 +960,15 @@ static int conformance(const vae_backend *be, const void *params)
     conf_rows(&c);
     conf_check_step(&c);
     conf_adam(&c);
+    c.called[CONF_OP_create] = c.called[CONF_OP_destroy] = 1;
+    c.op = "error";
+    (void)CONF_CALL(&c, error, c.dev);
     be->destroy(c.dev);
+    {
+        int i;
+        for (i = 0; i < CONF_OPS; i++)
+            CHECK(c.called[i], "%s backend: no conformance case calls %s", be->name, conf_op_names[i]);
+    }
     printf("%s backend: every op against the reference, worst relative error %.2e\n", be->name, c.worst);
     return 1;
 }

@@ -14,7 +14,7 @@ static int same_tensors(vae *a, vae *b, int grads)
     int t, same = vae_tensor_count(a) == vae_tensor_count(b);
     for (t = 0; same && t < vae_tensor_count(a); t++) {
         const char *name;
-        int ndim, shape[2];
+        int ndim, shape[VAE_MAX_DIMS];
         size_t n;
         float *x, *y;
         vae_tensor_info(a, t, &name, &ndim, shape);

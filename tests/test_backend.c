@@ -43,11 +43,11 @@ static const char *failing_error(void *dev)
     return "device lost";
 }
 static vae_status failing_gemm(void *dev, int ta, int tb, int m, int n, int k, vae_ref a, int lda, vae_ref b, int ldb,
-                               vae_ref c, int ldc, vae_ref bias, int act)
+                               vae_ref c, int ldc, vae_ref bias, int act, int accumulate)
 {
     if (fail_after-- <= 0)
         return VAE_ERR_BACKEND;
-    return vae_backend_cpu()->gemm(dev, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, bias, act);
+    return vae_backend_cpu()->gemm(dev, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, bias, act, accumulate);
 }
 
 static void test_failing_backend(void)

@@ -45,9 +45,10 @@ static void test_kernel(const gemm_kernel *kern)
                                 c[(size_t)i * ldc + j] = ref[(size_t)i * ldc + j] = NAN;
                         gemm_naive(ta, tb, m, n, k, a, lda, b, ldb, ref, ldc);
                         memcpy(c1, c, sizeof(float) * (size_t)m * ldc);
-                        gemm_blocked(kern, pack, 1, ta, tb, m, n, k, a, lda, b, ldb, c1, ldc);
+                        gemm_blocked(kern, pack, 1, ta, tb, m, n, k, a, lda, b, ldb, c1, ldc, NULL, VAE_ACT_NONE, 0);
                         /* and on one thread more every other time, for uneven splits */
-                        gemm_blocked(kern, pack, threads + (ik & 1), ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+                        gemm_blocked(kern, pack, threads + (ik & 1), ta, tb, m, n, k, a, lda, b, ldb, c, ldc, NULL,
+                                     VAE_ACT_NONE, 0);
                         /* Bit-identical whatever the thread count (NaN
                            compares unequal, so compare the bytes). */
                         thread_diffs += memcmp(c1, c, sizeof(float) * (size_t)m * ldc) != 0;

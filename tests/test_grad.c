@@ -1,12 +1,15 @@
 /* Every parameter gradient against central finite differences, for ELBO
    k = 1, ELBO k = 5 and IWAE k = 5, with each activation; then the other
-   parts: the Gaussian likelihood (learned and fixed sigma), the mixture
-   prior and the analytic KL, each with the objectives it allows. */
+   parts: the Gaussian likelihood (learned and fixed sigma, sigmoid and
+   linear mean), the mixture prior and the analytic KL, each with the
+   objectives it allows; then conv and conv-transpose networks, with
+   strides, padding (pad % stride != 0 too), output padding, views,
+   several channels and the isotropic posterior. */
 
 #include "../vae.c"
 #include "check.h"
 
-enum { D = 10, Z = 3, B = 4, KMAX = 5 };
+enum { DMAX = 128, Z = 3, B = 4, KMAX = 5 };
 
 static double loss_at(vae *m, const float *x, const float *eps)
 {
@@ -28,12 +31,22 @@ typedef struct {
 
 static const parts plain = {"bernoulli", "0", "normal", "mc", "1"};
 
-static void check_case(vae_activation act, vae_objective obj, int k, parts p)
+/* The network: an MLP of 10 values when rows is 0, else images of rows x
+   cols x channels through the layers described. */
+typedef struct {
+    int rows, cols, channels;
+    const char *encoder, *decoder, *posterior, *mean;
+} net;
+
+static const net mlp = {0, 0, 0, "", "", "diagonal", "sigmoid"};
+
+static void check_net(vae_activation act, vae_objective obj, int k, parts p, net nw)
 {
     static const char *const act_name[] = {"tanh", "relu", "leakyrelu"};
     vae_config cfg;
     vae *m;
-    float x[B * D], eps[B * KMAX * Z];
+    float x[B * DMAX], eps[B * KMAX * Z];
+    int D = nw.rows ? nw.rows * nw.cols * nw.channels : 10;
     vae_rng r;
     int i, t, bad = 0, one_sided = 0, total = 0;
     char what[160], label[96];
@@ -54,8 +67,16 @@ static void check_case(vae_activation act, vae_objective obj, int k, parts p)
     vae_config_set(&cfg, "components", "3", NULL, 0);
     vae_config_set(&cfg, "kl", p.kl, NULL, 0);
     vae_config_set(&cfg, "beta", p.beta, NULL, 0);
-    snprintf(label, sizeof label, "%s %s k=%d %s %s %s %s beta %s", act_name[act], obj == VAE_IWAE ? "iwae" : "elbo",
-             k, p.likelihood, p.sigma, p.prior, p.kl, p.beta);
+    cfg.image_rows = nw.rows;
+    cfg.image_cols = nw.cols;
+    cfg.image_channels = nw.channels;
+    CHECK(vae_config_set(&cfg, "encoder", nw.encoder, NULL, 0) == VAE_OK &&
+              vae_config_set(&cfg, "decoder", nw.decoder, NULL, 0) == VAE_OK &&
+              vae_config_set(&cfg, "posterior", nw.posterior, NULL, 0) == VAE_OK &&
+              vae_config_set(&cfg, "mean", nw.mean, NULL, 0) == VAE_OK,
+          "network settings refused");
+    snprintf(label, sizeof label, "%s %s k=%d %s %s %s %s beta %s%s%s", act_name[act], obj == VAE_IWAE ? "iwae" : "elbo",
+             k, p.likelihood, p.sigma, p.prior, p.kl, p.beta, nw.rows ? " conv " : "", nw.rows ? nw.posterior : "");
     if (vae_create(&m, &cfg, NULL) != VAE_OK) {
         CHECK(0, "create: %s", vae_error(m));
         vae_free(m);
@@ -69,12 +90,12 @@ static void check_case(vae_activation act, vae_objective obj, int k, parts p)
 
     for (t = 0; t < vae_tensor_count(m); t++) {
         const char *name;
-        int ndim, shape[2];
+        int ndim, shape[VAE_MAX_DIMS];
         size_t n, j;
         float *w, *g;
         double gmax = 0.0;
         vae_tensor_info(m, t, &name, &ndim, shape);
-        n = (size_t)shape[0] * shape[1];
+        n = (size_t)shape[0] * shape[1] * shape[2] * shape[3];
         w = malloc(n * sizeof *w);
         g = malloc(n * sizeof *g);
         loss_at(m, x, eps);
@@ -116,9 +137,16 @@ static void check_case(vae_activation act, vae_objective obj, int k, parts p)
         free(g);
     }
     CHECK(bad == 0, "%s: %d of %d gradients differ from finite differences", label, bad, total);
-    CHECK(one_sided * 20 <= total, "%s: %d of %d needed one-sided differences", label, one_sided, total);
+    /* a conv weight moves many pixels, each a ReLU that may cross its kink */
+    CHECK(one_sided * (nw.rows ? 8 : 20) <= total, "%s: %d of %d needed one-sided differences", label, one_sided,
+          total);
     printf("%-40s %d parameters checked, %d by one-sided differences\n", label, total, one_sided);
     vae_free(m);
+}
+
+static void check_case(vae_activation act, vae_objective obj, int k, parts p)
+{
+    check_net(act, obj, k, p, mlp);
 }
 
 int main(void)
@@ -149,5 +177,26 @@ int main(void)
     check_case(VAE_TANH, VAE_ELBO, 5, beta);
     check_case(VAE_RELU, VAE_ELBO, 1, beta_analytic);
     check_case(VAE_TANH, VAE_ELBO, 5, beta_mog);
+    {
+        /* 6x6 -> 3x3x3 -> 2x2x4; z -> 12 = 2x2x3 -> 4x4x4 -> 6x6 */
+        static const net strided = {6, 6, 1, "conv 3 3 s2 p1,tanh,conv 4 2,tanh",
+                                    "fc 12,tanh,view 3 2 2,convt 4 3 s2 p1 o1,tanh,convt 1 3", "diagonal", "sigmoid"};
+        /* the course's model A in small: isotropic, Gaussian with a linear
+           mean and learned sigma, analytic KL */
+        static const net model_a = {5, 5, 1, "conv 2 3,relu,conv 2 2,relu", "fc 8,view 2 2 2,relu,convt 2 2,relu,convt 1 3",
+                                    "isotropic", "linear"};
+        /* two channels, stride 3 and padding 2 both ways */
+        static const net odd = {7, 7, 2, "conv 3 4 s3 p2,leakyrelu", "fc 27,leakyrelu,view 3 3 3,convt 2 4 s3 p2 o1",
+                                "diagonal", "sigmoid"};
+        /* an fc reading a conv's output, three channels out */
+        static const net mixed = {4, 4, 3, "conv 2 3 p1,tanh,fc 5,tanh", "fc 12,tanh,view 3 2 2,convt 3 3 s2 p1 o1",
+                                  "isotropic", "sigmoid"};
+        static const parts gaussian_analytic = {"gaussian", "0", "normal", "analytic", "1"};
+        check_net(VAE_TANH, VAE_ELBO, 1, plain, strided);
+        check_net(VAE_TANH, VAE_IWAE, 5, plain, strided);
+        check_net(VAE_RELU, VAE_ELBO, 5, gaussian_analytic, model_a);
+        check_net(VAE_LEAKY_RELU, VAE_IWAE, 5, plain, odd);
+        check_net(VAE_TANH, VAE_ELBO, 5, gaussian, mixed);
+    }
     return check_summary();
 }

@@ -79,7 +79,7 @@ static void same_step(int objective, int k, int lik, int pri, int kl)
         CHECK_NEAR(bg, bc, 1e-5, what);
         for (t = 0; t < vae_tensor_count(cpu); t++) {
             const char *name;
-            int ndim, shape[2];
+            int ndim, shape[VAE_MAX_DIMS];
             size_t n, j;
             float *gc, *gg;
             double big = 0, worst = 0;
@@ -122,9 +122,9 @@ static void split_k(void)
           "K is split: %d and %d chunks", ocl_gemm_splits(c.dev, 1, 0, 784, 200, 1000),
           ocl_gemm_splits(c.dev, 1, 0, 33, 17, 300));
     c.op = "gemm, K split";
-    conf_gemm_case(&c, 1, 0, 784, 200, 1000, 0);
-    conf_gemm_case(&c, 1, 0, 33, 17, 300, 1);
-    conf_gemm_case(&c, 1, 0, 65, 33, 1001, 0);
+    conf_gemm_case(&c, 1, 0, 784, 200, 1000, 0, 0);
+    conf_gemm_case(&c, 1, 0, 33, 17, 300, 1, 0);
+    conf_gemm_case(&c, 1, 0, 65, 33, 1001, 0, 1); /* the split product accumulated */
     c.be->destroy(c.dev);
     printf("opencl backend: the GEMM with K split, worst relative error %.2e\n", c.worst);
 }

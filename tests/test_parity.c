@@ -410,7 +410,7 @@ static void run_case(const gcase *c)
           count, n_params);
     for (i = 0; i < count; i++) {
         const char *name = NULL;
-        int ndim = 0, shape[2] = {0, 0};
+        int ndim = 0, shape[VAE_MAX_DIMS] = {0, 0, 0, 0};
         const gtensor *t;
         st = vae_tensor_info(m, i, &name, &ndim, shape);
         CHECK(st == VAE_OK && name, "%s: vae_tensor_info(%d): %s", label, i, vae_error(m));

@@ -37,6 +37,7 @@ typedef struct {
     float sigma;                           /* Gaussian: 0 learns it */
     int input_dim, rows, cols, channels;   /* geometry 0: the page picks */
     int reference;                         /* 784-200-200-50, with pictures */
+    const char *decoder, *mean;            /* NULL: the MLP, the sigmoid */
 } test_case;
 
 /* Between them: each activation, 0, 1 and 2 hidden layers, Z = 1, 2 and
@@ -44,11 +45,17 @@ typedef struct {
    lays out an image (given, square, one row, colour, a tile per channel).
    Each case costs a Chromium start, about 2 s. */
 static const test_case cases[] = {
-    {"tanh-h0-z1", VAE_TANH, 0, {0, 0}, 1, VAE_BERNOULLI, 0, 16, 0, 0, 0, 0},
-    {"relu-h1-z2-gaussian", VAE_RELU, 1, {9, 0}, 2, VAE_GAUSSIAN, 0, 12, 0, 0, 0, 0},
-    {"leakyrelu-h2-z5-colour", VAE_LEAKY_RELU, 2, {11, 7}, 5, VAE_BERNOULLI, 0, 60, 4, 5, 3, 0},
-    {"relu-h2-z3-gaussian-2ch", VAE_RELU, 2, {8, 6}, 3, VAE_GAUSSIAN, 0.1f, 12, 2, 3, 2, 0},
-    {"reference", VAE_TANH, 2, {200, 200}, 50, VAE_BERNOULLI, 0, 784, 28, 28, 1, 1},
+    {"tanh-h0-z1", VAE_TANH, 0, {0, 0}, 1, VAE_BERNOULLI, 0, 16, 0, 0, 0, 0, NULL, NULL},
+    {"relu-h1-z2-gaussian", VAE_RELU, 1, {9, 0}, 2, VAE_GAUSSIAN, 0, 12, 0, 0, 0, 0, NULL, NULL},
+    {"leakyrelu-h2-z5-colour", VAE_LEAKY_RELU, 2, {11, 7}, 5, VAE_BERNOULLI, 0, 60, 4, 5, 3, 0, NULL, NULL},
+    {"relu-h2-z3-gaussian-2ch", VAE_RELU, 2, {8, 6}, 3, VAE_GAUSSIAN, 0.1f, 12, 2, 3, 2, 0, NULL, NULL},
+    {"reference", VAE_TANH, 2, {200, 200}, 50, VAE_BERNOULLI, 0, 784, 28, 28, 1, 1, NULL, NULL},
+    /* conv decoders: the course's model A in small (a view, ReLU after
+       it, a linear Gaussian mean), and strides, padding and colour */
+    {"conv-a-z2-linear", VAE_RELU, 0, {0, 0}, 2, VAE_GAUSSIAN, 0, 144, 12, 12, 1, 0,
+     "fc 128,view 8 4 4,relu,convt 8 5,relu,convt 1 5", "linear"},
+    {"conv-strided-z3-colour", VAE_TANH, 0, {0, 0}, 3, VAE_BERNOULLI, 0, 192, 8, 8, 3, 0,
+     "fc 64,tanh,fc 128,leakyrelu,view 8 4 4,convt 4 3 s2 p1 o1,relu,convt 3 3 p1", NULL},
 };
 
 // ---- helpers ----
@@ -76,16 +83,16 @@ static void set_weights(vae *m, uint64_t seed)
     vae_rng_seed(&r, seed);
     for (i = 0; i < count; i++) {
         const char *name;
-        int ndim, shape[2];
+        int ndim, shape[VAE_MAX_DIMS];
         size_t n, j;
         float *v;
         if (vae_tensor_info(m, i, &name, &ndim, shape) != VAE_OK || strncmp(name, "dec.", 4) != 0)
             continue;
-        n = (size_t)shape[0] * shape[1];
+        n = (size_t)shape[0] * shape[1] * shape[2] * shape[3];
         v = malloc(n * sizeof *v);
         vae_rng_normal(&r, v, n);
         for (j = 0; j < n; j++)
-            v[j] *= ndim == 2 ? 2.5f / sqrtf((float)shape[1]) : 0.5f;
+            v[j] *= ndim > 1 ? 2.5f / sqrtf((float)shape[1] * shape[2] * shape[3]) : 0.5f;
         CHECK(vae_set_tensor(m, name, v, n) == VAE_OK, "set %s: %s", name, vae_error(m));
         free(v);
     }
@@ -424,6 +431,9 @@ static void run_case(const test_case *t, int browser)
     cfg.likelihood = t->likelihood;
     cfg.sigma = t->sigma;
     cfg.max_batch = N_CHECK;
+    CHECK(vae_config_set(&cfg, "decoder", t->decoder ? t->decoder : "", NULL, 0) == VAE_OK &&
+              vae_config_set(&cfg, "mean", t->mean ? t->mean : "sigmoid", NULL, 0) == VAE_OK,
+          "%s: the decoder", t->name);
     CHECK(vae_create(&m, &cfg, NULL) == VAE_OK, "%s: create: %s", t->name, vae_error(m));
     set_weights(m, 1000 + (uint64_t)(t - cases));
 
@@ -461,16 +471,19 @@ static void run_case(const test_case *t, int browser)
         goto done;
 
     /* the embedded decoder is the model's, bit for bit */
-    for (l = 0; l <= t->n_hidden; l++) {
-        int in_dim = l == 0 ? t->latent : t->hidden[t->n_hidden - l];
-        int out_dim = l == t->n_hidden ? t->input_dim : t->hidden[t->n_hidden - 1 - l];
-        char layer_name[16];
-        if (l < t->n_hidden)
-            snprintf(layer_name, sizeof layer_name, "dec.%d", l);
-        else
-            snprintf(layer_name, sizeof layer_name, "dec.out");
-        check_embedded(m, page, layer_name, "weight", (size_t)in_dim * out_dim);
-        check_embedded(m, page, layer_name, "bias", (size_t)out_dim);
+    for (l = 0; l < vae_layer_count(m); l++) {
+        vae_layer L;
+        int c, ndim, shape[VAE_MAX_DIMS];
+        const char *name;
+        if (vae_layer_info(m, l, &L) != VAE_OK || !L.decoder)
+            continue;
+        for (c = 0; c < vae_tensor_count(m); c++) {
+            size_t len = strlen(L.name);
+            vae_tensor_info(m, c, &name, &ndim, shape);
+            if (strncmp(name, L.name, len) == 0 && name[len] == '.')
+                check_embedded(m, page, L.name, name + len + 1,
+                               (size_t)shape[0] * shape[1] * shape[2] * shape[3]);
+        }
     }
     check_self_contained(page, t->name);
     CHECK(strstr(page, "<pre id=\"selftest\"></pre>") && strstr(page, "<pre id=\"errors\"></pre>"),

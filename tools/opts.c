@@ -315,7 +315,7 @@ void opt_help(FILE *f, const opt *table)
 
 void opt_add_fields(opt *table, int *n, int cap, vae_config *cfg, int *given)
 {
-    static const char *const meta[] = {"N", "X", "N", NULL, "N,N,..."};
+    static const char *const meta[] = {"N", "X", "N", NULL, "N,N,...", "SPEC"};
     const vae_field *fields;
     int count = vae_config_fields(&fields), i;
     for (i = 0; i < count && *n < cap - 1; i++) {

@@ -7,8 +7,9 @@
    line: ISO C99 compilers need only accept string literals of 4095
    characters, and the script is longer than that.
 
-   Only C99 and the library's public API: weights are read with
-   vae_tensor_info / vae_get_tensor, the activation with vae_config_get.
+   Only C99 and the library's public API: the network is read with
+   vae_layer_info, the weights with vae_get_tensor (in PyTorch's order,
+   which the script follows: channels first).
 */
 #include "report.h"
 
@@ -287,34 +288,67 @@ static const char *const explorer_script[] = {
     "  return values;",
     "}",
     "",
-    "// weight: (out, in) row-major; bias: (out)",
-    "const layers = model.layers.map(layer => ({",
-    "  in: layer.in, out: layer.out, weight: floats(layer.weight), bias: floats(layer.bias),",
+    "// As PyTorch has them, channels first: fc weight (out, in); conv",
+    "// (out, in, k, k); convt (in, out, k, k); biases per output channel.",
+    "const layers = model.layers.map(layer => Object.assign({}, layer, {",
+    "  weight: floats(layer.weight), bias: floats(layer.bias),",
     "}));",
     "const activations = {",
     "  tanh: Math.tanh,",
     "  relu: x => (x > 0 ? x : 0),",
     "  leakyrelu: x => (x > 0 ? x : 0.01 * x),",
+    "  sigmoid: x => 1 / (1 + Math.exp(-x)),",
+    "  none: x => x,",
     "};",
-    "const activation = activations[model.activation];",
-    "const sigmoid = x => 1 / (1 + Math.exp(-x));",
     "",
-    "// The likelihood's mean for z (Z): h = act(W h + b) through the hidden",
-    "// layers, then sigmoid(W h + b), in float64.",
+    "// One layer on h (channels, rows, cols) before its activation.",
+    "function forward(L, h) {",
+    "  const [ic, ih, iw] = L.in, [oc, oh, ow] = L.out, k = L.k, s = L.s, p = L.p;",
+    "  const n = oc * oh * ow, out = new Float64Array(n), w = L.weight;",
+    "  if (L.kind === 'fc') {",
+    "    const m = ic * ih * iw;",
+    "    for (let o = 0; o < n; o++) {",
+    "      let sum = L.bias[o];",
+    "      for (let i = 0; i < m; i++) sum += w[o * m + i] * h[i];",
+    "      out[o] = sum;",
+    "    }",
+    "    return out;",
+    "  }",
+    "  for (let o = 0; o < oc; o++) out.fill(L.bias[o], o * oh * ow, (o + 1) * oh * ow);",
+    "  for (let c = 0; c < ic; c++)",
+    "    for (let y = 0; y < (L.kind === 'conv' ? oh : ih); y++)",
+    "      for (let x = 0; x < (L.kind === 'conv' ? ow : iw); x++)",
+    "        for (let ky = 0; ky < k; ky++)",
+    "          for (let kx = 0; kx < k; kx++) {",
+    "            // conv reads (c, y s - p + ky, ...) into output (o, y, x);",
+    "            // convt adds input (c, y, x) into output (o, y s - p + ky, ...)",
+    "            const Y = y * s - p + ky, X = x * s - p + kx;",
+    "            if (L.kind === 'conv') {",
+    "              if (Y < 0 || Y >= ih || X < 0 || X >= iw) continue;",
+    "              const v = h[(c * ih + Y) * iw + X];",
+    "              for (let o = 0; o < oc; o++) out[(o * oh + y) * ow + x] += w[((o * ic + c) * k + ky) * k + kx] * v;",
+    "            } else {",
+    "              if (Y < 0 || Y >= oh || X < 0 || X >= ow) continue;",
+    "              const v = h[(c * ih + y) * iw + x];",
+    "              for (let o = 0; o < oc; o++) out[(o * oh + Y) * ow + X] += w[((c * oc + o) * k + ky) * k + kx] * v;",
+    "            }",
+    "          }",
+    "  return out;",
+    "}",
+    "",
+    "// The likelihood's mean for z (Z), in float64: each layer and its",
+    "// activation, the last one's the mean's; then channels last, as the",
+    "// library keeps images.",
     "function decode(z) {",
     "  let h = Float64Array.from(z);",
-    "  layers.forEach((layer, l) => {",
-    "    const f = l === layers.length - 1 ? sigmoid : activation;",
-    "    const next = new Float64Array(layer.out);",
-    "    for (let o = 0; o < layer.out; o++) {",
-    "      const row = o * layer.in;",
-    "      let sum = layer.bias[o];",
-    "      for (let i = 0; i < layer.in; i++) sum += layer.weight[row + i] * h[i];",
-    "      next[o] = f(sum);",
-    "    }",
-    "    h = next;",
+    "  layers.forEach(L => {",
+    "    h = forward(L, h).map(activations[L.act]);",
     "  });",
-    "  return h;",
+    "  const [c, r, w] = layers[layers.length - 1].out;",
+    "  if (c === 1 || r * w === 1) return h;",
+    "  const img = new Float64Array(h.length);",
+    "  for (let ch = 0; ch < c; ch++) for (let q = 0; q < r * w; q++) img[q * c + ch] = h[ch * r * w + q];",
+    "  return img;",
     "}",
     "",
     "// ---- the image: (rows, cols, channels), drawn scaled up ----",
@@ -500,53 +534,40 @@ static const char *const explorer_script[] = {
 
 // ---- the decoder's tensors ----
 
-#define REPORT_MAX_LAYERS (VAE_MAX_HIDDEN + 1)
-
 typedef struct {
-    int n_layers;                          /* hidden layers, then the output layer */
-    char name[REPORT_MAX_LAYERS][16];      /* "dec.0", ..., "dec.out" */
-    int in[REPORT_MAX_LAYERS], out[REPORT_MAX_LAYERS];
+    int n_layers;
+    vae_layer layer[VAE_MAX_LAYERS];
+    const char *mean; /* the output layer's activation: "sigmoid" or "none" */
 } decoder_shape;
 
-/* Shape of the tensor called name; 0, or -1 when there is none. */
-static int tensor_shape(const vae *m, const char *name, int *ndim, int shape[2])
+static double shape_size(const int s[3])
 {
-    int i, count = vae_tensor_count(m);
-    for (i = 0; i < count; i++) {
-        const char *at;
-        if (vae_tensor_info(m, i, &at, ndim, shape) == VAE_OK && strcmp(at, name) == 0)
-            return 0;
-    }
-    return -1;
+    return (double)s[0] * s[1] * s[2];
 }
 
-/* The decoder's layers: their weights (out, in) and biases (out) must be
-   there, chained from Z inputs to D outputs. 0, or -1. */
+/* The decoder's layers, chained from Z inputs to D outputs. 0, or -1. */
 static int find_decoder(const vae *m, decoder_shape *d)
 {
     const vae_config *c = vae_get_config(m);
-    int l, from;
-    if (!c || c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
+    int i, count = vae_layer_count(m);
+    double from;
+    if (!c || (c->likelihood != VAE_BERNOULLI && c->likelihood != VAE_GAUSSIAN))
         return -1;
-    d->n_layers = c->n_hidden + 1;
+    d->n_layers = 0;
+    d->mean = c->likelihood == VAE_GAUSSIAN && c->mean == VAE_MEAN_LINEAR ? "none" : "sigmoid";
     from = c->latent_dim;
-    for (l = 0; l < d->n_layers; l++) {
-        char name[32];
-        int ndim, shape[2];
-        if (l < c->n_hidden)
-            snprintf(d->name[l], sizeof d->name[l], "dec.%d", l);
-        else
-            snprintf(d->name[l], sizeof d->name[l], "dec.out");
-        snprintf(name, sizeof name, "%s.weight", d->name[l]);
-        if (tensor_shape(m, name, &ndim, shape) != 0 || ndim != 2 || shape[1] != from || shape[0] < 1)
+    for (i = 0; i < count && d->n_layers < VAE_MAX_LAYERS; i++) {
+        vae_layer *L = &d->layer[d->n_layers];
+        if (vae_layer_info(m, i, L) != VAE_OK)
             return -1;
-        d->in[l] = from;
-        d->out[l] = from = shape[0];
-        snprintf(name, sizeof name, "%s.bias", d->name[l]);
-        if (tensor_shape(m, name, &ndim, shape) != 0 || ndim != 1 || shape[0] != d->out[l])
+        if (!L->decoder)
+            continue;
+        if (shape_size(L->in) != from)
             return -1;
+        from = shape_size(L->out);
+        d->n_layers++;
     }
-    return from == c->input_dim ? 0 : -1;
+    return d->n_layers > 0 && from == c->input_dim ? 0 : -1;
 }
 
 /* Tensor name (count values) as base64 of little-endian float32, in
@@ -718,25 +739,30 @@ static void out_plane(html_buf *b, const report_inputs *in, int Z)
 }
 
 /* The JSON block the script reads. 0, or -1 when a tensor cannot be read. */
-static int out_model_data(html_buf *b, vae *m, const decoder_shape *d, const report_inputs *in,
-                          const char *activation)
+static int out_model_data(html_buf *b, vae *m, const decoder_shape *d, const report_inputs *in)
 {
     const vae_config *c = vae_get_config(m);
     int g[3], l, i, j;
     image_geometry(c, g);
     out_text(b, "<script type=\"application/json\" id=\"model\">\n{");
-    out_format(b, "\"latent\": %d, \"geometry\": [%d, %d, %d], \"activation\": \"%s\",\n", c->latent_dim, g[0],
-               g[1], g[2], activation);
+    out_format(b, "\"latent\": %d, \"geometry\": [%d, %d, %d],\n", c->latent_dim, g[0], g[1], g[2]);
     out_text(b, "\"layers\": [\n");
     for (l = 0; l < d->n_layers; l++) {
+        const vae_layer *L = &d->layer[l];
+        int spatial = strcmp(L->kind, "fc") != 0;
         char name[32];
-        out_format(b, "{\"name\": \"%s\", \"in\": %d, \"out\": %d,\n\"weight\": ", d->name[l], d->in[l], d->out[l]);
-        snprintf(name, sizeof name, "%s.weight", d->name[l]);
-        if (out_tensor(b, m, name, (size_t)d->in[l] * (size_t)d->out[l]) != 0)
+        out_format(b, "{\"name\": \"%s\", \"kind\": \"%s\", \"in\": [%d, %d, %d], \"out\": [%d, %d, %d], "
+                      "\"k\": %d, \"s\": %d, \"p\": %d, \"act\": \"%s\",\n\"weight\": ",
+                   L->name, L->kind, L->in[0], L->in[1], L->in[2], L->out[0], L->out[1], L->out[2], L->kernel, L->stride, L->pad,
+                   l + 1 < d->n_layers ? L->activation : d->mean);
+        snprintf(name, sizeof name, "%s.weight", L->name);
+        if (out_tensor(b, m, name,
+                       spatial ? (size_t)L->in[0] * L->out[0] * L->kernel * L->kernel
+                               : (size_t)shape_size(L->in) * (size_t)shape_size(L->out)) != 0)
             return -1;
         out_text(b, ",\n\"bias\": ");
-        snprintf(name, sizeof name, "%s.bias", d->name[l]);
-        if (out_tensor(b, m, name, (size_t)d->out[l]) != 0)
+        snprintf(name, sizeof name, "%s.bias", L->name);
+        if (out_tensor(b, m, name, spatial ? (size_t)L->out[0] : (size_t)shape_size(L->out)) != 0)
             return -1;
         out_text(b, l + 1 < d->n_layers ? "},\n" : "}\n");
     }
@@ -767,20 +793,12 @@ int report_html(vae *m, const report_inputs *in, char **html)
     decoder_shape d;
     const vae_config *c;
     const char *title;
-    char activation[32];
 
     if (html)
         *html = NULL;
     if (!m || !in || !html || in->n_check < 0 || (in->n_check > 0 && !in->check_z))
         return -1;
     if (!(c = vae_get_config(m)) || find_decoder(m, &d) != 0)
-        return -1;
-    if (vae_config_get(c, "activation", activation, sizeof activation) < 0 ||
-        !(strcmp(activation, "tanh") == 0 || strcmp(activation, "relu") == 0 ||
-          strcmp(activation, "leakyrelu") == 0))
-        return -1;
-    /* the mean of both likelihoods is the sigmoid of the output layer */
-    if (c->likelihood != VAE_BERNOULLI && c->likelihood != VAE_GAUSSIAN)
         return -1;
     title = in->title ? in->title : "VAE report";
 
@@ -805,7 +823,7 @@ int report_html(vae *m, const report_inputs *in, char **html)
     out_config(&b, in->config_text);
 
     out_text(&b, "</main>\n<pre id=\"selftest\"></pre>\n");
-    if (out_model_data(&b, m, &d, in, activation) != 0) {
+    if (out_model_data(&b, m, &d, in) != 0) {
         free(b.text);
         return -1;
     }

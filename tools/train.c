@@ -209,9 +209,15 @@ static int train_check(train_args *a)
         cli_error("--kl-warmup weights the ELBO's KL term; the iwae bound has none to weight");
         return OPT_BAD;
     }
+    if (field_given(a, "hidden") && a->cfg.encoder[0] && a->cfg.decoder[0]) {
+        cli_error("--hidden makes an MLP; with --encoder and --decoder both given it describes nothing");
+        return OPT_BAD;
+    }
     /* The rest of the configuration, before any data are read; the batch
-       is checked against k once the data have said how large it can be. */
+       is checked against k, and the networks against the images' shape,
+       once the data have said what they are. */
     probe.max_batch = 1;
+    probe.encoder[0] = probe.decoder[0] = '\0';
     if (vae_config_check(&probe, why, sizeof why) != VAE_OK) {
         cli_error("%s", why);
         return OPT_BAD;
@@ -1052,13 +1058,21 @@ static int start_run(run *r)
 static void describe(const run *r)
 {
     const vae_config *c = vae_get_config(r->m);
-    char what[320], layers[160], t[5][32];
+    char what[1024], layers[640], t[5][32];
     int i, n = snprintf(layers, sizeof layers, "%d", c->input_dim);
     for (i = 0; i < c->n_hidden && n > 0 && (size_t)n < sizeof layers; i++)
         n += snprintf(layers + n, sizeof layers - (size_t)n, "-%d", c->hidden[i]);
-    snprintf(what, sizeof what, "%s-%d %s, %s likelihood%s, %s prior", layers, c->latent_dim,
-             field_text(c, "activation", t[0], sizeof t[0]), field_text(c, "likelihood", t[1], sizeof t[1]),
-             c->likelihood != VAE_GAUSSIAN ? "" : c->sigma == 0.0f ? " (sigma learned)" : " (sigma fixed)",
+    snprintf(layers + n, sizeof layers - (size_t)n, "-%d %s", c->latent_dim,
+             field_text(c, "activation", t[0], sizeof t[0]));
+    if (c->encoder[0] || c->decoder[0]) /* the layers as given; vae info MODEL tabulates them */
+        snprintf(layers, sizeof layers, "encoder \"%s\", z %d%s, decoder \"%s\"", c->encoder[0] ? c->encoder : "mlp",
+                 c->latent_dim, c->posterior == VAE_POSTERIOR_ISOTROPIC ? " (isotropic)" : "",
+                 c->decoder[0] ? c->decoder : "mlp");
+    snprintf(what, sizeof what, "%s, %s likelihood%s, %s prior", layers, field_text(c, "likelihood", t[1], sizeof t[1]),
+             c->likelihood != VAE_GAUSSIAN                 ? ""
+             : c->mean == VAE_MEAN_LINEAR ? c->sigma == 0.0f ? " (linear mean, sigma learned)" : " (linear mean, sigma fixed)"
+             : c->sigma == 0.0f            ? " (sigma learned)"
+                                           : " (sigma fixed)",
              field_text(c, "prior", t[2], sizeof t[2]));
     printf("model %s%s, %s k=%d%s", what, c->prior == VAE_PRIOR_MOG ? " (mixture)" : "",
            field_text(c, "objective", t[3], sizeof t[3]), c->k, c->kl == VAE_KL_ANALYTIC ? " (analytic KL)" : "");

@@ -260,6 +260,78 @@ done:
     return status;
 }
 
+// ---- vae info ----
+
+static const char info_usage[] =
+    "usage: vae info MODEL   (or --model MODEL)\n"
+    "\n"
+    "Prints a trained model's network as a table, as torchsummary does: each\n"
+    "layer with its output shape (channels x rows x cols, or a count of\n"
+    "values), its activation and its parameter count, then the totals and\n"
+    "the parts besides the layers.\n";
+
+static void shape_text(const int s[3], char *buf, size_t size)
+{
+    if (s[1] == 1 && s[2] == 1)
+        snprintf(buf, size, "%d", s[0]);
+    else
+        snprintf(buf, size, "%d x %d x %d", s[0], s[1], s[2]);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    const vae_config *c;
+    vae *m;
+    char in[48], out[48], what[64], t[3][32];
+    long layers_params = 0, total = 0;
+    int i, st;
+    if (argc == 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        fputs(info_usage, stdout);
+        return 0;
+    }
+    if (argc == 1 && argv[0][0] != '-')
+        path = argv[0];
+    else if (argc == 2 && strcmp(argv[0], "--model") == 0)
+        path = argv[1];
+    if (!path) {
+        cli_error("vae info takes one model file: vae info MODEL");
+        return EXIT_USAGE;
+    }
+    if ((st = load_model(path, NULL, &m)) != 0)
+        return st;
+    c = vae_get_config(m);
+    printf("%-10s %-6s %-16s %-16s %-16s %-10s %12s\n", "layer", "kind", "input", "output", "kernel", "activation",
+           "parameters");
+    for (i = 0; i < vae_layer_count(m); i++) {
+        vae_layer L;
+        vae_layer_info(m, i, &L);
+        shape_text(L.in, in, sizeof in);
+        shape_text(L.out, out, sizeof out);
+        if (L.kernel) /* as the specs write them: k x k, stride, padding, output padding */
+            snprintf(what, sizeof what, "%dx%d s%d p%d o%d", L.kernel, L.kernel, L.stride, L.pad, L.out_pad);
+        else
+            snprintf(what, sizeof what, "-");
+        if (L.kernel && strcmp(L.kind, "conv") == 0)
+            what[strlen(what) - 3] = '\0'; /* no output padding */
+        printf("%-10s %-6s %-16s %-16s %-16s %-10s %12ld\n", L.name, L.kind, in, out, what, L.activation, L.params);
+        layers_params += L.params;
+    }
+    for (i = 0; i < vae_tensor_count(m); i++) {
+        int ndim, shape[VAE_MAX_DIMS];
+        vae_tensor_info(m, i, NULL, &ndim, shape);
+        total += (long)shape[0] * shape[1] * shape[2] * shape[3];
+    }
+    printf("layers: %ld parameters; likelihood and prior: %ld; total %ld (%.1f MB as float32)\n", layers_params,
+           total - layers_params, total, total * 4.0 / 1e6);
+    printf("latent %d, %s posterior, %s likelihood%s, %s prior\n", c->latent_dim,
+           field_text(c, "posterior", t[0], sizeof t[0]), field_text(c, "likelihood", t[1], sizeof t[1]),
+           c->likelihood != VAE_GAUSSIAN ? "" : c->mean == VAE_MEAN_LINEAR ? " (linear mean)" : " (sigmoid mean)",
+           field_text(c, "prior", t[2], sizeof t[2]));
+    vae_free(m);
+    return 0;
+}
+
 // ---- vae devices ----
 
 static int cmd_devices(int argc, char **argv)
@@ -301,6 +373,7 @@ static const struct {
     {"manifold", cmd_manifold, "the 2-D latent manifold (PNG)"},
     {"embed", cmd_embed, "the latent means of test images (CSV, SVG scatter plot)"},
     {"plot", cmd_plot, "train and test bounds per epoch of logs (SVG)"},
+    {"info", cmd_info, "a trained model's network: layers, shapes, parameters"},
     {"devices", cmd_devices, "the CPU kernels and OpenCL devices that --device can pick"},
 };
 

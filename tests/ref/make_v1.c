@@ -92,7 +92,7 @@ int main(int argc, char **argv)
         fprintf(out, "case %s\nbound %.9g\neval_iwae7 %.17g\n", cases[c].file, (double)bound, eval);
         for (t = 0; t < vae_tensor_count(m); t++) {
             const char *name;
-            int ndim, shape[2];
+            int ndim, shape[VAE_MAX_DIMS];
             size_t n, j;
             float *g;
             vae_tensor_info(m, t, &name, &ndim, shape);
