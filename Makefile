@@ -68,7 +68,7 @@ LIB_HDR   := vae.h vae_backend.h rng.h mnist.h
 TOOL_SRC  := $(wildcard tools/*.c)
 TESTS     := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
-.PHONY: all vae test demo bench lib install uninstall clean features mnist compare FORCE
+.PHONY: all vae test demo bench lib install uninstall clean features mnist compare conv-a conv-b FORCE
 
 all: features vae
 
@@ -119,6 +119,14 @@ mnist:
 
 compare: all
 	@sh tools/compare.sh $(COMPARE_FLAGS)
+
+# The course's two conv VAEs, each against the same model in PyTorch on
+# this machine (tools/conv_models.sh; CONV_FLAGS passes options).
+conv-a: all
+	@sh tools/conv_models.sh a $(CONV_FLAGS)
+
+conv-b: all
+	@sh tools/conv_models.sh b $(CONV_FLAGS)
 
 bench: all
 	@BENCH_CFLAGS="$(filter -march=% -mprefer-vector-width=% %-mbranches-within-32B-boundaries,$(OPT))" \

@@ -36,7 +36,7 @@ static int measure(vae *m, const float *x, int draws, stats *out)
     for (t = 0; t < nt; t++) {
         int ndim, shape[VAE_MAX_DIMS];
         vae_tensor_info(m, t, NULL, &ndim, shape);
-        total += (size_t)shape[0] * shape[1];
+        total += (size_t)shape[0] * shape[1] * shape[2] * shape[3];
     }
     mean = calloc(total, sizeof *mean);
     m2 = calloc(total, sizeof *m2);
@@ -58,7 +58,7 @@ static int measure(vae *m, const float *x, int draws, stats *out)
             int ndim, shape[VAE_MAX_DIMS];
             size_t n, i;
             vae_tensor_info(m, t, &name, &ndim, shape);
-            n = (size_t)shape[0] * shape[1];
+            n = (size_t)shape[0] * shape[1] * shape[2] * shape[3];
             vae_get_gradient(m, name, g + off, n);
             for (i = 0; i < n; i++) {
                 double delta = g[off + i] - mean[off + i];
@@ -74,7 +74,7 @@ static int measure(vae *m, const float *x, int draws, stats *out)
         size_t n, i;
         double v = 0.0;
         vae_tensor_info(m, t, &name, &ndim, shape);
-        n = (size_t)shape[0] * shape[1];
+        n = (size_t)shape[0] * shape[1] * shape[2] * shape[3];
         for (i = 0; i < n; i++)
             v += m2[off + i] / (draws - 1);
         out->total_var += v;
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
         size_t n;
         float *w;
         vae_tensor_info(mc, t, &name, &ndim, shape);
-        n = (size_t)shape[0] * shape[1];
+        n = (size_t)shape[0] * shape[1] * shape[2] * shape[3];
         w = malloc(n * sizeof *w);
         vae_get_tensor(mc, name, w, n);
         vae_set_tensor(an, name, w, n);

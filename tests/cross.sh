@@ -81,7 +81,7 @@ for platform in $platforms; do
     exe=
     run=
     libs=-lm
-    tests="rng grad parity data backend checkpoint report gemm"
+    tests="rng grad parity conv_parity data backend checkpoint report gemm"
     kernel=$reference_kernel
     case $platform in
     s390x) cc=s390x-linux-gnu-gcc flags="-O2 -static -DVAE_NO_OPENCL" run=qemu-s390x ;;

@@ -18,7 +18,7 @@ static int same_tensors(vae *a, vae *b, int grads)
         size_t n;
         float *x, *y;
         vae_tensor_info(a, t, &name, &ndim, shape);
-        n = (size_t)shape[0] * shape[1];
+        n = (size_t)shape[0] * shape[1] * shape[2] * shape[3];
         x = malloc(n * sizeof *x);
         y = malloc(n * sizeof *y);
         if (grads)

@@ -340,5 +340,56 @@ rc=$?
 check "an analytic-KL run exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
 check "an analytic-KL run says so" grep -q 'analytic KL' "$tmp/stdout"
 
+# ---- convolutional networks: bad descriptions, then every command ----
+
+c="$t --limit 300"
+expect 2 "encoder.*'pool 2' is not a layer" train $c --encoder "pool 2"
+expect 2 "'conv 8' : conv takes|'conv 8': conv takes channels" train $c --encoder "conv 8"
+expect 2 "the stride in 's0' must be 1 to 64" train $c --encoder "conv 8 3 s0"
+expect 2 "the padding in 'p-1' must be 0 to 64" train $c --encoder "conv 8 3 p-1"
+expect 2 "the output padding 2 must be less than the stride 2" train $c --decoder "fc 100,view 1 10 10,convt 1 3 s2 o2"
+expect 2 "channels .1 to 4096." train $c --encoder "conv 5000 3"
+expect 2 "empty layer" train $c --encoder "conv 8 3,,relu"
+expect 2 "relu needs a layer before it" train $c --encoder "relu,conv 8 3"
+expect 2 "tanh needs a layer before it, and one activation a layer" train $c --encoder "conv 8 3,relu,tanh"
+expect 2 "a 30x30 kernel is larger than its 28x28 input" train $c --encoder "conv 8 30" --out "$tmp/never"
+expect 2 "decoder: ends at 1x12x12, not the image's 1x28x28" train $c --decoder "fc 100,view 1 10 10,convt 1 3"
+expect 2 "decoder: ends at 100 values, not the image's 1x28x28" train $c --decoder "fc 100"
+expect 2 "view 2 10 10 has 200 values, and the fc before it 100" train $c --decoder "fc 100,view 2 10 10,convt 1 19"
+expect 2 "view 1 10 10 must follow an fc layer" train $c --encoder "conv 4 3,view 1 10 10"
+expect 2 "decoder: conv needs an image input" train $c --decoder "conv 1 3"
+expect 2 "drop the relu after it" train $c --decoder "fc 784,relu"
+expect 2 "parameters are too many for a checkpoint" train $c --encoder "fc 16000000"
+expect 2 "mean linear is for the gaussian likelihood only" train $c --mean linear
+expect 2 "with --encoder and --decoder both given it describes nothing" train $c --hidden 10 \
+    --encoder "fc 10" --decoder "fc 784"
+check "a bad network creates no output directory" [ ! -e "$tmp/never" ]
+"$vae" train --train "$images" --limit 300 --holdout 50 --latent 2 --batch 25 --epochs 2 \
+    --encoder "conv 4 5 s2,relu,fc 16,relu" --decoder "fc 16,relu,fc 196,view 4 7 7,relu,convt 4 4 s2 p1,relu,convt 1 4 s2 p1" \
+    --posterior isotropic --likelihood gaussian --mean linear --binarize none --k 3 --kl analytic \
+    --out "$tmp/conv" >"$tmp/stdout" 2>"$tmp/stderr"
+rc=$?
+check "a conv run exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
+check "a conv run names its layers" grep -q 'encoder "conv 4 5 s2,relu,fc 16,relu", z 2 (isotropic)' "$tmp/stdout"
+check "a conv run improves" awk -F, 'NR == 2 { first = $2 } NR == 3 { exit !($2 > first) }' "$tmp/conv/log.csv"
+"$vae" info "$tmp/conv/model.vae" >"$tmp/info" 2>"$tmp/stderr"
+check "vae info exits 0 ($(cat "$tmp/stderr"))" [ $? -eq 0 ]
+check "vae info: the first conv" grep -Eq '^enc\.0 +conv +1 x 28 x 28 +4 x 12 x 12 +5x5 s2 p0 +relu +104$' "$tmp/info"
+check "vae info: the isotropic head" grep -Eq '^enc\.head +fc +16 +3 +- +none +51$' "$tmp/info"
+check "vae info: the view" grep -Eq '^dec\.1 +fc +16 +4 x 7 x 7 +- +relu +3332$' "$tmp/info"
+check "vae info: the output convt" grep -Eq '^dec\.out +convt +4 x 14 x 14 +1 x 28 x 28 +4x4 s2 p1 o0 +none +65$' "$tmp/info"
+check "vae info: the totals" grep -q '^layers: 13092 parameters; likelihood and prior: 1; total 13093' "$tmp/info"
+expect 2 'vae info takes one model file' info
+expect 1 'not a vae checkpoint' info "$tmp/garbage"
+for pic in "sample --n 9" "reconstruct --test $images --n 4" "manifold --grid 3" \
+    "interpolate --test $images --pair 0,1 --steps 3" "embed --test $images --limit 50"; do
+    "$vae" $pic --model "$tmp/conv/model.vae" --out "$tmp/conv-pic.png" >/dev/null 2>"$tmp/stderr"
+    check "vae $pic on the conv model ($(cat "$tmp/stderr"))" [ -s "$tmp/conv-pic.png" ]
+    rm -f "$tmp/conv-pic.png"
+done
+"$vae" eval --model "$tmp/conv/model.vae" --test "$images" --limit 50 --nll 20 >"$tmp/stdout" 2>"$tmp/stderr"
+check "eval --nll on the conv model ($(cat "$tmp/stderr"))" grep -q '^test_nll [0-9]' "$tmp/stdout"
+check "the conv run's report was written" [ -s "$tmp/conv/report.html" ]
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -43,7 +43,14 @@ static void refused(const char *var, const char *value, const char *expect)
 /* A step with the same eps on both backends: the bound within 1e-5
    relative and each gradient within 1e-4 of its tensor's largest
    magnitude. */
-static void same_step(int objective, int k, int lik, int pri, int kl)
+/* The course's two conv VAEs, as tools/conv_models.sh trains them. */
+static const char *const conv_nets[][2] = {
+    {"conv 32 5,relu,conv 32 5,relu", "fc 12800,view 32 20 20,relu,convt 32 5,relu,convt 1 5"},
+    {"conv 32 3 s2 p1,relu,conv 64 3 s2 p1,relu,fc 256,relu",
+     "fc 256,relu,fc 3136,relu,view 64 7 7,convt 32 3 s2 p1 o1,relu,convt 1 3 s2 p1 o1"},
+};
+
+static void same_step_net(int objective, int k, int lik, int pri, int kl, int net)
 {
     vae_config cfg;
     vae_options opt = {0};
@@ -62,8 +69,19 @@ static void same_step(int objective, int k, int lik, int pri, int kl)
     cfg.kl = kl;
     cfg.latent_dim = 8;
     cfg.max_batch = N;
-    snprintf(what, sizeof what, "%s k=%d likelihood %d prior %d kl %d", objective == VAE_IWAE ? "iwae" : "elbo",
-             k, lik, pri, kl);
+    if (net >= 0) {
+        cfg.image_rows = cfg.image_cols = 28;
+        cfg.image_channels = 1;
+        vae_config_set(&cfg, "encoder", conv_nets[net][0], NULL, 0);
+        vae_config_set(&cfg, "decoder", conv_nets[net][1], NULL, 0);
+        if (net == 0) {
+            cfg.posterior = VAE_POSTERIOR_ISOTROPIC;
+            cfg.mean = VAE_MEAN_LINEAR;
+            cfg.latent_dim = 2;
+        }
+    }
+    snprintf(what, sizeof what, "%s k=%d likelihood %d prior %d kl %d%s", objective == VAE_IWAE ? "iwae" : "elbo",
+             k, lik, pri, kl, net < 0 ? "" : net ? " conv model b" : " conv model a");
     vae_rng_seed(&r, 7);
     for (i = 0; i < N * 784; i++)
         x[i] = lik == VAE_BERNOULLI ? (float)(vae_rng_uniform(&r) < 0.3) : (float)vae_rng_uniform(&r);
@@ -84,7 +102,7 @@ static void same_step(int objective, int k, int lik, int pri, int kl)
             float *gc, *gg;
             double big = 0, worst = 0;
             vae_tensor_info(cpu, t, &name, &ndim, shape);
-            n = (size_t)shape[0] * shape[1];
+            n = (size_t)shape[0] * shape[1] * shape[2] * shape[3];
             gc = malloc(n * sizeof *gc);
             gg = malloc(n * sizeof *gg);
             CHECK(gc && gg && vae_get_gradient(cpu, name, gc, n) == VAE_OK &&
@@ -101,6 +119,11 @@ static void same_step(int objective, int k, int lik, int pri, int kl)
     }
     vae_free(cpu);
     vae_free(gpu);
+}
+
+static void same_step(int objective, int k, int lik, int pri, int kl)
+{
+    same_step_net(objective, k, lik, pri, kl, -1);
 }
 
 /* The GEMM with K split into chunks, as a device with many compute units
@@ -222,6 +245,9 @@ int main(void)
         };
         for (i = 0; i < (int)(sizeof steps / sizeof steps[0]); i++)
             same_step(steps[i][0], steps[i][1], steps[i][2], steps[i][3], steps[i][4]);
+        same_step_net(VAE_ELBO, 10, VAE_GAUSSIAN, VAE_PRIOR_NORMAL, VAE_KL_ANALYTIC, 0);
+        same_step_net(VAE_ELBO, 1, VAE_BERNOULLI, VAE_PRIOR_NORMAL, VAE_KL_ANALYTIC, 1);
+        same_step_net(VAE_IWAE, 5, VAE_BERNOULLI, VAE_PRIOR_NORMAL, VAE_KL_MC, 1);
     }
     split_k();
     build_failure();
