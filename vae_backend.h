@@ -139,7 +139,8 @@ struct vae_backend {
     vae_status (*im2col)(void *dev, vae_ref images, vae_ref cols, int n, const vae_conv_geom *g);
     /* col2im, im2col's adjoint: images (n, h, w, c) = act(bias (c) + the
        sum of every entry of cols (n oh ow, k k c) that im2col would have
-       copied from that element), summed in increasing ky, then kx; bias
+       copied from that element), summed over the windows in order
+       (decreasing ky, then decreasing kx); bias
        VAE_NO_REF adds none, act VAE_ACT_NONE applies none. */
     vae_status (*col2im)(void *dev, vae_ref cols, vae_ref images, vae_ref bias, int act, int n,
                          const vae_conv_geom *g);

@@ -60,6 +60,31 @@ done
 sh bench/threads.sh "$bin"
 rm -f "$out"
 echo
+
+# The course's two conv VAEs: vae on 1 and 2 threads (each layer's GFLOP/s
+# beside its GEMMs' alone), and PyTorch on 1 and 2 threads in the same run,
+# CONV_IMAGES images of model A each (default 768: its PyTorch takes 25 s
+# for them on one core) and ten times as many of model B, scaled to 60,000.
+conv_images=${CONV_IMAGES:-768}
+${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS $BENCH_OMP -I. -o build/rel/bench_conv \
+    bench/bench_conv.c mnist.c -lm
+for t in 1 2; do
+    OMP_NUM_THREADS=$t build/rel/bench_conv --images "$conv_images" --threads $t
+done
+if /usr/bin/python3 -c 'import torch' 2>/dev/null && [ -f data/mnist-full/train-images-idx3-ubyte.gz ]; then
+    for m in a b; do
+        n=$conv_images
+        [ $m = b ] && n=$((conv_images * 10))
+        for t in 1 2; do
+            /usr/bin/python3 tests/ref/conv_ref.py --model $m --epochs 1 --limit "$n" --threads $t \
+                --data data/mnist-full | awk -F, -v m=$m -v t=$t -v n="$n" \
+                'NR == 2 { printf "torch_conv %s %.1f s per 60,000 images (%d threads)\n", m, $4 * 60000 / n, t }'
+        done
+    done
+else
+    echo "# PyTorch or data/mnist-full missing (make mnist): no conv comparison"
+fi
+echo
 if [ -z "$BENCH_NO_OPENCL" ]; then
     ${CC:-cc} -std=c99 -O3 -ffp-contract=fast -fno-math-errno $BENCH_CFLAGS -I. -o build/rel/bench_opencl \
         bench/bench_opencl.c mnist.c -lm $BENCH_DL

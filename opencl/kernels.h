@@ -323,16 +323,17 @@ static const char *const vae_cl_source[] = {
     "  if (b >= n) return;\n"
     "  m[col + e] = y < 0 || y >= h || x < 0 || x >= w ? 0.0f : m[img + (((long)b * h + y) * w + x) * c + ch];\n"
     "}\n"
-    /* the adjoint as a gather, summed over ky, then kx, as on the CPU */
+    /* the adjoint as a gather, summed over the windows in order (ky, then
+       kx, decreasing), as on the CPU */
     "__kernel void col2im(__global float *m, long col, long img, long bias, int act, int n, int h, int w, int c,\n"
     "                     int oh, int ow, int k, int st, int pad) {\n"
     "  long e = get_global_id(0), width = (long)k * k * c; int ch = (int)(e % c), x = (int)(e / c % w);\n"
     "  int y = (int)(e / c / w % h), b = (int)(e / c / w / h), ky, kx; float v = 0.0f;\n"
     "  if (b >= n) return;\n"
-    "  for (ky = 0; ky < k; ky++) {\n"
+    "  for (ky = k - 1; ky >= 0; ky--) {\n"
     "    int ty = y + pad - ky, oy = ty / st;\n"
     "    if (ty < 0 || ty % st || oy >= oh) continue;\n"
-    "    for (kx = 0; kx < k; kx++) {\n"
+    "    for (kx = k - 1; kx >= 0; kx--) {\n"
     "      int tx = x + pad - kx, ox = tx / st;\n"
     "      if (tx < 0 || tx % st || ox >= ow) continue;\n"
     "      v += m[col + (((long)b * oh + oy) * ow + ox) * width + ((long)ky * k + kx) * c + ch];\n"
