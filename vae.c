@@ -2252,6 +2252,28 @@ typedef struct {
 typedef struct likelihood likelihood;
 typedef struct prior prior;
 
+/* What a likelihood or a prior owns, as its table's shape() declares it:
+   parameter tensors, laid out after the layers' biases (so that their
+   gradients are in the checked range), and scratch buffers after the
+   activations. The model keeps the refs of each in a part_refs. */
+#define PART_TENSORS 3
+#define PART_BUFFERS 2
+typedef struct {
+    const char *name;        /* in checkpoints and vae_tensor_info */
+    int ndim, rows, cols;    /* rows x cols; ndim 1 is a vector of rows */
+    int normal_init;         /* 1: N(0, 1) when the model is created, else 0 */
+} part_tensor;
+
+typedef struct {
+    int n_params;
+    part_tensor param[PART_TENSORS];
+    double buffer[PART_BUFFERS]; /* floats of each buffer; 0: none */
+} part_shape;
+
+typedef struct {
+    vae_ref param[PART_TENSORS], buffer[PART_BUFFERS];
+} part_refs;
+
 /* a weight and a bias per layer, the head's split in two; then log sigma
    and the mixture's three */
 #define MAX_TENSORS (4 * VAE_MAX_LAYERS + 2 + 1 + 3)
@@ -2292,8 +2314,7 @@ struct vae {
 
     int n_enc, n_dec;        /* layers: the encoder's, its head last; the decoder's, its output last */
     layer enc[VAE_MAX_LAYERS], dec[VAE_MAX_LAYERS];
-    vae_ref log_sigma;       /* (1): a parameter when learned, else a constant */
-    vae_ref prior_mean, prior_logvar, prior_logit; /* (K, Z), (K, Z), (K) */
+    part_refs lik_at, pri_at; /* what the likelihood and the prior own */
     int n_tensors;
     tensor tensors[MAX_TENSORS];
     int widest_tensor_row;   /* the most cols of a tensor whose order differs in memory */
@@ -2307,7 +2328,7 @@ struct vae {
     vae_ref eps, z;          /* (r_cap, Z) */
     vae_ref std;             /* (b_cap, Z): exp(logvar / 2) */
     vae_ref log_p_minus_q;   /* (r_cap): log p(z) - log q(z|x), or -KL */
-    vae_ref log_px, sq_err;  /* (r_cap): log p(x|z); the Gaussian's squared error */
+    vae_ref log_px;          /* (r_cap): log p(x|z) */
     vae_ref logw, weight;    /* (r_cap): log importance weights; each sample's weight in the loss */
     vae_ref latent_weight;   /* (r_cap): beta times weight, for the terms of log p(z) - log q(z|x) */
     vae_ref bound, objective; /* (b_cap): per image, the bound and the objective (beta-weighted) */
@@ -2319,8 +2340,6 @@ struct vae {
     vae_ref kept_rows;       /* (r_cap) int32: rows the decoder's backward pass needs */
     vae_ref z_kept, weight_kept; /* (r_cap, Z), (r_cap): z and weight of those rows */
     vae_ref dmu_logvar;      /* (b_cap, 2Z) */
-    vae_ref resp;            /* (r_cap, K): the mixture's responsibilities */
-    vae_ref prior_cache;     /* (K (Z + 1)): see mog_log_prob */
 
     float *host;             /* host scratch: host_len floats */
     size_t host_len;
@@ -2659,6 +2678,248 @@ static double layer_params(const layer *L)
     return L->kind->weights(L) + layer_channels(L);
 }
 
+/* ---- likelihoods ---- */
+
+struct likelihood {
+    const char *name;
+    int outputs_per_pixel;  /* the decoder's outputs per input value */
+    /* Its parameters and buffers for configuration c and r_cap decoder
+       rows (0 when only the parameters matter); NULL: none. */
+    void (*shape)(const vae_config *c, int r_cap, part_shape *s);
+    /* Writes its constants once the block exists; NULL: none. */
+    vae_status (*start)(vae *m);
+    /* log_px (rows) from the decoder's output (rows of m->dec_h[last])
+       for images r / k; with grad, that output becomes the gradient of
+       -log p(x|z) with respect to it. */
+    vae_status (*log_prob)(vae *m, int rows, int k, int grad);
+    /* The loss's gradient for the likelihood's own parameters, once
+       m->weight is known; NULL when it has none. */
+    vae_status (*backward)(vae *m, int rows);
+    /* The output layer's activation that makes its output the mean
+       E[x|z]; NULL: VAE_ACT_SIGMOID. */
+    int (*mean_act)(const vae_config *c);
+};
+
+static vae_status bernoulli_log_prob(vae *m, int rows, int k, int grad)
+{
+    return m->be->bernoulli(m->dev, m->dec_h[m->n_dec - 1], m->x, m->log_px, rows, k, m->cfg.input_dim, grad);
+}
+
+/* A learned log sigma is a parameter; a fixed one, a constant in the
+   second buffer. The first holds each row's squared error. */
+static void gaussian_shape(const vae_config *c, int r_cap, part_shape *s)
+{
+    static const part_tensor log_sigma = {"lik.log_sigma", 1, 1, 1, 0};
+    s->n_params = c->sigma == 0.0f;
+    s->param[0] = log_sigma;
+    s->buffer[0] = r_cap;
+    s->buffer[1] = c->sigma != 0.0f;
+}
+
+static vae_ref gaussian_log_sigma(const vae *m)
+{
+    return m->cfg.sigma != 0.0f ? m->lik_at.buffer[1] : m->lik_at.param[0];
+}
+
+static vae_status gaussian_start(vae *m)
+{
+    float log_sigma = logf(m->cfg.sigma);
+    return m->cfg.sigma != 0.0f ? m->be->write(m->dev, m->lik_at.buffer[1], &log_sigma, 1) : VAE_OK;
+}
+
+static vae_status gaussian_log_prob(vae *m, int rows, int k, int grad)
+{
+    return m->be->gaussian(m->dev, m->dec_h[m->n_dec - 1], m->x, gaussian_log_sigma(m), m->log_px,
+                           m->lik_at.buffer[0], rows, k, m->cfg.input_dim, m->cfg.mean == VAE_MEAN_LINEAR, grad);
+}
+
+static int sigmoid_mean(const vae_config *c)
+{
+    (void)c;
+    return VAE_ACT_SIGMOID;
+}
+
+static int gaussian_mean(const vae_config *c)
+{
+    return c->mean == VAE_MEAN_LINEAR ? VAE_ACT_NONE : VAE_ACT_SIGMOID;
+}
+
+static vae_status gaussian_backward(vae *m, int rows)
+{
+    if (m->cfg.sigma != 0.0f)
+        return VAE_OK; /* fixed: nothing to learn */
+    return m->be->gaussian_backward(m->dev, m->lik_at.buffer[0], m->weight, m->lik_at.param[0],
+                                    m->lik_at.param[0] + m->n_params, rows, m->cfg.input_dim);
+}
+
+static const likelihood likelihoods[] = {
+    [VAE_BERNOULLI] = {.name = "bernoulli", .outputs_per_pixel = 1, .shape = NULL, .start = NULL,
+                       .log_prob = bernoulli_log_prob, .backward = NULL, .mean_act = sigmoid_mean},
+    [VAE_GAUSSIAN] = {.name = "gaussian", .outputs_per_pixel = 1, .shape = gaussian_shape, .start = gaussian_start,
+                      .log_prob = gaussian_log_prob, .backward = gaussian_backward, .mean_act = gaussian_mean},
+};
+
+static int outputs_per_pixel(const vae_config *c)
+{
+    return likelihoods[c->likelihood].outputs_per_pixel;
+}
+
+/* ---- priors ---- */
+
+struct prior {
+    const char *name;
+    /* as a likelihood's shape() */
+    void (*shape)(const vae_config *c, int r_cap, part_shape *s);
+    /* m->log_p_minus_q[r] += log p(z_r) - log N(z_r; 0, I) for rows of m->z
+       (the reparameterisation counts log N(z; 0, I)); NULL for N(0, I) */
+    vae_status (*log_prob)(vae *m, int rows);
+    /* adds the loss's gradient through that difference to m->dz and writes
+       the gradients of the prior's own parameters; NULL for N(0, I) */
+    vae_status (*backward)(vae *m, int rows);
+    /* rows draws from the prior, from rng, into z (rows, Z) on the host;
+       m->host starts with its parameters (see prior_sample) */
+    vae_status (*sample)(vae *m, vae_rng *rng, int rows, float *z);
+};
+
+/* Row by row, so that the stream does not depend on how rows are split
+   into calls (vae_rng_normal drops half a pair after an odd count). */
+static vae_status normal_sample(vae *m, vae_rng *rng, int rows, float *z)
+{
+    size_t Z = (size_t)m->cfg.latent_dim;
+    int r;
+    for (r = 0; r < rows; r++)
+        vae_rng_normal(rng, z + (size_t)r * Z, Z);
+    return VAE_OK;
+}
+
+/* Means (K, Z), log-variances (K, Z) and logits (K); buffers for the
+   responsibilities (rows, K) and mog_log_prob's cache (K (Z + 1)). */
+enum { MOG_MEAN, MOG_LOGVAR, MOG_LOGIT };
+enum { MOG_RESP, MOG_CACHE };
+
+static void mog_shape(const vae_config *c, int r_cap, part_shape *s)
+{
+    int K = c->components, Z = c->latent_dim;
+    part_tensor mean = {"prior.mean", 2, 0, 0, 1}, logvar = {"prior.logvar", 2, 0, 0, 0},
+                logit = {"prior.logit", 1, 0, 1, 0};
+    mean.rows = logvar.rows = logit.rows = K;
+    mean.cols = logvar.cols = Z;
+    s->n_params = 3;
+    s->param[MOG_MEAN] = mean;
+    s->param[MOG_LOGVAR] = logvar;
+    s->param[MOG_LOGIT] = logit;
+    s->buffer[MOG_RESP] = (double)r_cap * K;
+    s->buffer[MOG_CACHE] = (double)K * (Z + 1);
+}
+
+static vae_status mog_log_prob(vae *m, int rows)
+{
+    const vae_ref *p = m->pri_at.param, *b = m->pri_at.buffer;
+    return m->be->mog_log_prob(m->dev, m->z, p[MOG_MEAN], p[MOG_LOGVAR], p[MOG_LOGIT], b[MOG_CACHE], b[MOG_RESP],
+                               m->log_p_minus_q, rows, m->cfg.latent_dim, m->cfg.components);
+}
+
+static vae_status mog_backward(vae *m, int rows)
+{
+    const vae_ref *p = m->pri_at.param, *b = m->pri_at.buffer;
+    size_t P = m->n_params;
+    return m->be->mog_backward(m->dev, m->z, p[MOG_MEAN], b[MOG_CACHE], b[MOG_RESP], m->latent_weight, m->dz,
+                               p[MOG_MEAN] + P, p[MOG_LOGVAR] + P, p[MOG_LOGIT] + P, rows, m->cfg.latent_dim,
+                               m->cfg.components);
+}
+
+/* A component from the weights, then a Gaussian draw from it, on the host:
+   sampling is not a training step, and the mixture is small. m->host
+   holds the mixture's parameters, read by vae_sample. */
+static vae_status mog_sample(vae *m, vae_rng *rng, int rows, float *z)
+{
+    int Z = m->cfg.latent_dim, K = m->cfg.components, r, c, j;
+    size_t KZ = (size_t)K * Z;
+    const float *mean = m->host, *logvar = mean + KZ, *logit = logvar + KZ;
+    double total = 0.0, mx;
+    mx = logit[0];
+    for (c = 1; c < K; c++)
+        mx = logit[c] > mx ? logit[c] : mx;
+    for (c = 0; c < K; c++)
+        total += exp(logit[c] - mx);
+    for (r = 0; r < rows; r++) {
+        double u = vae_rng_uniform(rng) * total, acc = 0.0;
+        float *zr = z + (size_t)r * Z;
+        for (c = 0; c < K - 1; c++) {
+            acc += exp(logit[c] - mx);
+            if (u < acc)
+                break;
+        }
+        vae_rng_normal(rng, zr, (size_t)Z);
+        for (j = 0; j < Z; j++)
+            zr[j] = mean[(size_t)c * Z + j] + expf(0.5f * logvar[(size_t)c * Z + j]) * zr[j];
+    }
+    return VAE_OK;
+}
+
+static const prior priors[] = {
+    [VAE_PRIOR_NORMAL] = {.name = "normal", .shape = NULL, .log_prob = NULL, .backward = NULL,
+                          .sample = normal_sample},
+    [VAE_PRIOR_MOG] = {.name = "mog", .shape = mog_shape, .log_prob = mog_log_prob, .backward = mog_backward,
+                       .sample = mog_sample},
+};
+
+/* The likelihood's (part 0) or the prior's (1) shape for c. */
+static part_shape part_shape_of(const vae_config *c, int part, int r_cap)
+{
+    part_shape s;
+    void (*shape)(const vae_config *, int, part_shape *) =
+        part == 0 ? likelihoods[c->likelihood].shape : priors[c->prior].shape;
+    memset(&s, 0, sizeof s);
+    if (shape)
+        shape(c, r_cap, &s);
+    return s;
+}
+
+static double part_tensor_size(const part_tensor *t)
+{
+    return (double)t->rows * t->cols;
+}
+
+/* The parameters of the likelihood and the prior, for c. */
+static double part_params(const vae_config *c)
+{
+    double n = 0.0;
+    int part, i;
+    for (part = 0; part < 2; part++) {
+        part_shape s = part_shape_of(c, part, 0);
+        for (i = 0; i < s.n_params; i++)
+            n += part_tensor_size(&s.param[i]);
+    }
+    return n;
+}
+
+/* Host floats at the start of m->host that hold the prior's parameters
+   while it samples. */
+static double prior_host_floats(const vae_config *c)
+{
+    part_shape s = part_shape_of(c, 1, 0);
+    double n = 0.0;
+    int i;
+    for (i = 0; i < s.n_params; i++)
+        n += part_tensor_size(&s.param[i]);
+    return n;
+}
+
+/* rows draws from the prior into z on the host, its parameters read to
+   the start of m->host first. */
+static vae_status prior_sample(vae *m, vae_rng *rng, int rows, float *z)
+{
+    part_shape s = part_shape_of(&m->cfg, 1, 0);
+    size_t at = 0, n;
+    int i;
+    for (i = 0; i < s.n_params; i++, at += n) {
+        n = (size_t)part_tensor_size(&s.param[i]);
+        TRY(m->be->read(m->dev, m->pri_at.param[i], m->host + at, n));
+    }
+    return m->pri->sample(m, rng, rows, z);
+}
+
 /* ---- planning a network ----
 
    The layers of one side from its description (or the MLP of hidden),
@@ -2814,7 +3075,6 @@ static vae_status plan_side(const vae_config *c, int decoder, int outputs_per_pi
     return VAE_OK;
 }
 
-static int outputs_per_pixel(const vae_config *c);
 
 static vae_status plan_network(const vae_config *c, network *net, char *why, size_t why_len)
 {
@@ -2833,11 +3093,7 @@ static double network_params(const vae_config *c, const network *net)
         p += layer_params(&net->enc[i]);
     for (i = 0; i < net->n_dec; i++)
         p += layer_params(&net->dec[i]);
-    if (c->likelihood == VAE_GAUSSIAN && c->sigma == 0.0f)
-        p += 1.0;
-    if (c->prior == VAE_PRIOR_MOG)
-        p += (2.0 * c->latent_dim + 1.0) * c->components;
-    return p;
+    return p + part_params(c);
 }
 
 /* Each field through the table's own parser (so that its range is checked
@@ -2894,148 +3150,6 @@ static vae_status check_config(vae *m, const vae_config *c)
     vae_status s = vae_config_check(c, why, sizeof why);
     return s == VAE_OK ? s : fail(m, s, "%s", why);
 }
-
-/* ---- likelihoods ---- */
-
-struct likelihood {
-    const char *name;
-    int outputs_per_pixel;  /* the decoder's outputs per input value */
-    /* log_px (rows) from the decoder's output (rows of m->dec_h[last])
-       for images r / k; with grad, that output becomes the gradient of
-       -log p(x|z) with respect to it. */
-    vae_status (*log_prob)(vae *m, int rows, int k, int grad);
-    /* The loss's gradient for the likelihood's own parameters, once
-       m->weight is known; NULL when it has none. */
-    vae_status (*backward)(vae *m, int rows);
-    /* The output layer's activation that makes its output the mean
-       E[x|z]; NULL: VAE_ACT_SIGMOID. */
-    int (*mean_act)(const vae_config *c);
-};
-
-static vae_status bernoulli_log_prob(vae *m, int rows, int k, int grad)
-{
-    return m->be->bernoulli(m->dev, m->dec_h[m->n_dec - 1], m->x, m->log_px, rows, k, m->cfg.input_dim, grad);
-}
-
-static vae_status gaussian_log_prob(vae *m, int rows, int k, int grad)
-{
-    return m->be->gaussian(m->dev, m->dec_h[m->n_dec - 1], m->x, m->log_sigma, m->log_px, m->sq_err, rows, k,
-                           m->cfg.input_dim, m->cfg.mean == VAE_MEAN_LINEAR, grad);
-}
-
-static int sigmoid_mean(const vae_config *c)
-{
-    (void)c;
-    return VAE_ACT_SIGMOID;
-}
-
-static int gaussian_mean(const vae_config *c)
-{
-    return c->mean == VAE_MEAN_LINEAR ? VAE_ACT_NONE : VAE_ACT_SIGMOID;
-}
-
-static vae_status gaussian_backward(vae *m, int rows)
-{
-    if (m->cfg.sigma != 0.0f)
-        return VAE_OK; /* fixed: nothing to learn */
-    return m->be->gaussian_backward(m->dev, m->sq_err, m->weight, m->log_sigma, m->log_sigma + m->n_params, rows,
-                                    m->cfg.input_dim);
-}
-
-static const likelihood likelihoods[] = {
-    [VAE_BERNOULLI] = {.name = "bernoulli", .outputs_per_pixel = 1, .log_prob = bernoulli_log_prob,
-                       .backward = NULL, .mean_act = sigmoid_mean},
-    [VAE_GAUSSIAN] = {.name = "gaussian", .outputs_per_pixel = 1, .log_prob = gaussian_log_prob,
-                      .backward = gaussian_backward, .mean_act = gaussian_mean},
-};
-
-static int outputs_per_pixel(const vae_config *c)
-{
-    return likelihoods[c->likelihood].outputs_per_pixel;
-}
-
-/* ---- priors ---- */
-
-struct prior {
-    const char *name;
-    /* m->log_p_minus_q[r] += log p(z_r) - log N(z_r; 0, I) for rows of m->z
-       (the reparameterisation counts log N(z; 0, I)); NULL for N(0, I) */
-    vae_status (*log_prob)(vae *m, int rows);
-    /* adds the loss's gradient through that difference to m->dz and writes
-       the gradients of the prior's own parameters; NULL for N(0, I) */
-    vae_status (*backward)(vae *m, int rows);
-    /* rows draws from the prior, from rng, into z (rows, Z) on the host;
-       it may use m->host up to prior_host_floats(m) */
-    vae_status (*sample)(vae *m, vae_rng *rng, int rows, float *z);
-};
-
-/* Row by row, so that the stream does not depend on how rows are split
-   into calls (vae_rng_normal drops half a pair after an odd count). */
-static vae_status normal_sample(vae *m, vae_rng *rng, int rows, float *z)
-{
-    size_t Z = (size_t)m->cfg.latent_dim;
-    int r;
-    for (r = 0; r < rows; r++)
-        vae_rng_normal(rng, z + (size_t)r * Z, Z);
-    return VAE_OK;
-}
-
-static vae_status mog_log_prob(vae *m, int rows)
-{
-    return m->be->mog_log_prob(m->dev, m->z, m->prior_mean, m->prior_logvar, m->prior_logit, m->prior_cache,
-                               m->resp, m->log_p_minus_q, rows, m->cfg.latent_dim, m->cfg.components);
-}
-
-static vae_status mog_backward(vae *m, int rows)
-{
-    size_t P = m->n_params;
-    return m->be->mog_backward(m->dev, m->z, m->prior_mean, m->prior_cache, m->resp, m->latent_weight, m->dz,
-                               m->prior_mean + P, m->prior_logvar + P, m->prior_logit + P, rows,
-                               m->cfg.latent_dim, m->cfg.components);
-}
-
-/* A component from the weights, then a Gaussian draw from it, on the host:
-   sampling is not a training step, and the mixture is small. m->host
-   holds the mixture's parameters. */
-static vae_status mog_sample(vae *m, vae_rng *rng, int rows, float *z)
-{
-    int Z = m->cfg.latent_dim, K = m->cfg.components, r, c, j;
-    size_t KZ = (size_t)K * Z;
-    float *mean = m->host, *logvar = mean + KZ, *logit = logvar + KZ;
-    double total = 0.0, mx;
-    TRY(m->be->read(m->dev, m->prior_mean, mean, KZ));
-    TRY(m->be->read(m->dev, m->prior_logvar, logvar, KZ));
-    TRY(m->be->read(m->dev, m->prior_logit, logit, (size_t)K));
-    mx = logit[0];
-    for (c = 1; c < K; c++)
-        mx = logit[c] > mx ? logit[c] : mx;
-    for (c = 0; c < K; c++)
-        total += exp(logit[c] - mx);
-    for (r = 0; r < rows; r++) {
-        double u = vae_rng_uniform(rng) * total, acc = 0.0;
-        float *zr = z + (size_t)r * Z;
-        for (c = 0; c < K - 1; c++) {
-            acc += exp(logit[c] - mx);
-            if (u < acc)
-                break;
-        }
-        vae_rng_normal(rng, zr, (size_t)Z);
-        for (j = 0; j < Z; j++)
-            zr[j] = mean[(size_t)c * Z + j] + expf(0.5f * logvar[(size_t)c * Z + j]) * zr[j];
-    }
-    return VAE_OK;
-}
-
-/* Host floats the prior's sample uses at the start of m->host. */
-static size_t prior_host_floats(const vae *m)
-{
-    return m->cfg.prior == VAE_PRIOR_MOG ? (2 * (size_t)m->cfg.latent_dim + 1) * (size_t)m->cfg.components : 0;
-}
-
-static const prior priors[] = {
-    [VAE_PRIOR_NORMAL] = {.name = "normal", .log_prob = NULL, .backward = NULL, .sample = normal_sample},
-    [VAE_PRIOR_MOG] = {.name = "mog", .log_prob = mog_log_prob, .backward = mog_backward, .sample = mog_sample},
-};
 
 /* ---- the buffer layout ---- */
 
@@ -3121,9 +3235,9 @@ static vae_status layer_tensors(vae *m, const layer *L, int head)
    gradient shows there too). Then the tensor table, by name. */
 static vae_status layout_params(vae *m)
 {
-    const vae_config *c = &m->cfg;
-    int Z = c->latent_dim, K = c->components, i, part;
+    int i, part;
     size_t off = 0;
+    part_shape shape[2];
     for (part = 0; part < 2; part++)
         for (i = 0; i < m->n_enc + m->n_dec; i++) {
             layer *L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
@@ -3133,13 +3247,13 @@ static vae_status layout_params(vae *m)
                 L->b = take_param(m, &off, (size_t)layer_channels(L));
         }
     m->check_from = m->enc[0].b;
-    m->log_sigma = m->prior_mean = m->prior_logvar = m->prior_logit = VAE_NO_REF;
-    if (c->likelihood == VAE_GAUSSIAN && c->sigma == 0.0f)
-        m->log_sigma = take_param(m, &off, 1);
-    if (c->prior == VAE_PRIOR_MOG) {
-        m->prior_mean = take_param(m, &off, (size_t)K * Z);
-        m->prior_logvar = take_param(m, &off, (size_t)K * Z);
-        m->prior_logit = take_param(m, &off, (size_t)K);
+    for (part = 0; part < 2; part++) {
+        part_refs *at = part == 0 ? &m->lik_at : &m->pri_at;
+        shape[part] = part_shape_of(&m->cfg, part, 0);
+        for (i = 0; i < PART_TENSORS; i++)
+            at->param[i] = i < shape[part].n_params
+                               ? take_param(m, &off, (size_t)part_tensor_size(&shape[part].param[i]))
+                               : VAE_NO_REF;
     }
     m->n_params = off;
 
@@ -3149,16 +3263,12 @@ static vae_status layout_params(vae *m)
         TRY(layer_tensors(m, &m->enc[i], i == m->n_enc - 1));
     for (i = 0; i < m->n_dec; i++)
         TRY(layer_tensors(m, &m->dec[i], 0));
-    if (m->log_sigma != VAE_NO_REF) {
-        tensor t = plain_tensor(1, 1, 1);
-        TRY(add_tensor(m, "lik.log_sigma", m->log_sigma, &t));
-    }
-    if (m->prior_mean != VAE_NO_REF) {
-        tensor kz = plain_tensor(2, K, Z), k1 = plain_tensor(1, K, 1);
-        TRY(add_tensor(m, "prior.mean", m->prior_mean, &kz));
-        TRY(add_tensor(m, "prior.logvar", m->prior_logvar, &kz));
-        TRY(add_tensor(m, "prior.logit", m->prior_logit, &k1));
-    }
+    for (part = 0; part < 2; part++)
+        for (i = 0; i < shape[part].n_params; i++) {
+            const part_tensor *p = &shape[part].param[i];
+            tensor t = plain_tensor(p->ndim, p->rows, p->cols);
+            TRY(add_tensor(m, p->name, (part == 0 ? m->lik_at : m->pri_at).param[i], &t));
+        }
     return VAE_OK;
 }
 
@@ -3168,11 +3278,10 @@ static vae_status layout_params(vae *m)
 static size_t layout_activations(vae *m)
 {
     const vae_config *c = &m->cfg;
-    int D = c->input_dim, Z = c->latent_dim, K = c->components, i;
+    int D = c->input_dim, Z = c->latent_dim, i, part;
     int iso = c->posterior == VAE_POSTERIOR_ISOTROPIC;
     double grad_floats = 0.0, col_floats = 0.0;
     size_t off = 4 * m->n_params;
-    int mog = c->prior == VAE_PRIOR_MOG;
     m->b_cap = max_int(c->max_batch, min_int(m->eval_rows, m->row_cap));
     m->r_cap = min_int(max_int(c->max_batch * c->k, m->eval_rows), m->row_cap);
     /* The gradients of hidden outputs (not the images', z's or the head's,
@@ -3209,7 +3318,6 @@ static size_t layout_activations(vae *m)
     TAKE(m->z, (double)m->r_cap * Z);
     TAKE(m->log_p_minus_q, m->r_cap);
     TAKE(m->log_px, m->r_cap);
-    TAKE(m->sq_err, m->r_cap);
     TAKE(m->logw, m->r_cap);
     TAKE(m->weight, m->r_cap);
     TAKE(m->latent_weight, m->r_cap);
@@ -3226,10 +3334,15 @@ static size_t layout_activations(vae *m)
     TAKE(m->z_kept, (double)m->r_cap * Z);
     TAKE(m->weight_kept, m->r_cap);
     TAKE(m->dmu_logvar, (double)m->b_cap * 2 * Z);
-    TAKE(m->resp, mog ? (double)m->r_cap * K : 0);
-    TAKE(m->prior_cache, mog ? (double)K * (Z + 1) : 0);
-    if (c->likelihood == VAE_GAUSSIAN && c->sigma != 0.0f)
-        TAKE(m->log_sigma, 1); /* a constant, written once by build() */
+    for (part = 0; part < 2; part++) {
+        part_shape shape = part_shape_of(c, part, m->r_cap);
+        part_refs *at = part == 0 ? &m->lik_at : &m->pri_at;
+        for (i = 0; i < PART_BUFFERS; i++)
+            if (shape.buffer[i] > 0)
+                TAKE(at->buffer[i], shape.buffer[i]);
+            else
+                at->buffer[i] = VAE_NO_REF;
+    }
 #undef TAKE
     return off;
 }
@@ -3321,8 +3434,7 @@ static vae_status build(vae *m, const vae_options *opt)
     /* fresh noise: the normals, then 3 doubles a point (noise_points) */
     if (host < (double)m->r_cap * (Z + 6.0 * ((Z + 1) / 2)) + 1.0)
         host = (double)m->r_cap * (Z + 6.0 * ((Z + 1) / 2)) + 1.0;
-    if (m->cfg.prior == VAE_PRIOR_MOG) /* the mixture, for sampling */
-        host += (2.0 * (double)Z + 1.0) * m->cfg.components;
+    host += prior_host_floats(&m->cfg); /* the prior's parameters, for sampling */
     /* a tensor row in each order; the isotropic head's expansion */
     host = fmax(host, fmax(2.0 * m->widest_tensor_row, 2.0 * Z * (Z + 1)));
     if ((m->layout_floats + host) * sizeof(float) >= (double)SIZE_MAX)
@@ -3341,10 +3453,8 @@ static vae_status build(vae *m, const vae_options *opt)
                                   : fail(m, s != VAE_OK ? s : VAE_ERR_BACKEND, "%s backend: %s", m->be->name, why);
     }
     TRY(m->be->zero(m->dev, 0, 4 * m->n_params));
-    if (m->cfg.likelihood == VAE_GAUSSIAN && m->cfg.sigma != 0.0f) {
-        float log_sigma = logf(m->cfg.sigma);
-        TRY(m->be->write(m->dev, m->log_sigma, &log_sigma, 1));
-    }
+    if (m->lik->start)
+        TRY(m->lik->start(m));
     if (m->expand != VAE_NO_REF) {
         /* mu_logvar = head (n, Z + 1) expand^T: mu_j = head_j, logvar_j =
            2 log sigma = 2 head_Z; a GEMM, so that every backend has it */
@@ -3379,20 +3489,26 @@ static vae_status fill_random(vae *m, vae_ref dst, size_t count, double bound, i
 
 /* PyTorch's initialisation of Linear, Conv2d and ConvTranspose2d: weights
    and biases uniform in +-1/sqrt(fan_in) (for ConvTranspose2d PyTorch
-   counts its output channels as the fan-in), drawn layer by layer (weights, then biases), encoder
-   first, from the model's generator. Mixture means are N(0, 1); every
-   other parameter starts at 0. */
+   counts its output channels as the fan-in), drawn layer by layer
+   (weights, then biases), encoder first, from the model's generator;
+   then the likelihood's and the prior's tensors that ask for N(0, 1)
+   (the mixture's means). Every other parameter starts at 0. */
 static vae_status init_weights(vae *m)
 {
-    int i;
+    int i, part;
     for (i = 0; i < m->n_enc + m->n_dec; i++) {
         const layer *L = i < m->n_enc ? &m->enc[i] : &m->dec[i - m->n_enc];
         double bound = 1.0f / sqrtf((float)L->kind->fan_in(L));
         TRY(fill_random(m, L->w, (size_t)L->kind->weights(L), bound, 0));
         TRY(fill_random(m, L->b, (size_t)layer_channels(L), bound, 0));
     }
-    if (m->prior_mean != VAE_NO_REF)
-        TRY(fill_random(m, m->prior_mean, (size_t)m->cfg.components * m->cfg.latent_dim, 0.0, 1));
+    for (part = 0; part < 2; part++) {
+        part_shape shape = part_shape_of(&m->cfg, part, 0);
+        for (i = 0; i < shape.n_params; i++)
+            if (shape.param[i].normal_init)
+                TRY(fill_random(m, (part == 0 ? m->lik_at : m->pri_at).param[i],
+                                (size_t)part_tensor_size(&shape.param[i]), 0.0, 1));
+    }
     return VAE_OK;
 }
 
@@ -3909,7 +4025,7 @@ static vae_status decode_to_host(vae *m, int rows, float *mean)
 static vae_status decode_rows(vae *m, const float *z, int n, float *mean)
 {
     int r0, rows, Z = m->cfg.latent_dim;
-    size_t at = prior_host_floats(m);
+    size_t at = (size_t)prior_host_floats(&m->cfg);
     int per = (int)min_sz((size_t)m->r_cap, (m->host_len - at) / (size_t)Z);
     /* r0 += rows, not += per: r0 never passes n, so it cannot overflow */
     for (r0 = 0; r0 < n; r0 += rows) {
@@ -3917,7 +4033,7 @@ static vae_status decode_rows(vae *m, const float *z, int n, float *mean)
         if (z) {
             TRY(m->be->write(m->dev, m->z, z + (size_t)r0 * Z, (size_t)rows * Z));
         } else {
-            TRY(m->pri->sample(m, &m->rng, rows, m->host + at));
+            TRY(prior_sample(m, &m->rng, rows, m->host + at));
             TRY(m->be->write(m->dev, m->z, m->host + at, (size_t)rows * Z));
         }
         TRY(decode_to_host(m, rows, mean + (size_t)r0 * m->cfg.input_dim));
@@ -3967,7 +4083,7 @@ vae_status vae_prior_sample(vae *m, int n, uint64_t seed, float *z)
     if (n < 1 || !z)
         return fail(m, VAE_ERR_ARG, "need n >= 1 and a place for the result");
     vae_rng_seed(&rng, seed);
-    return finish(m, m->pri->sample(m, &rng, n, z));
+    return finish(m, prior_sample(m, &rng, n, z));
 }
 
 vae_status vae_prior_perplexity(vae *m, double *perplexity)
@@ -3981,7 +4097,7 @@ vae_status vae_prior_perplexity(vae *m, double *perplexity)
         *perplexity = 1.0;
         return VAE_OK;
     }
-    TRY(finish(m, m->be->read(m->dev, m->prior_logit, m->host, (size_t)K)));
+    TRY(finish(m, m->be->read(m->dev, m->pri_at.param[MOG_LOGIT], m->host, (size_t)K)));
     mx = m->host[0];
     for (c = 1; c < K; c++)
         mx = m->host[c] > mx ? m->host[c] : mx;

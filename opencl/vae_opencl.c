@@ -99,19 +99,25 @@ typedef struct {
 #undef CL_POINTER
 } cl_api;
 
-/* The kernels, in the order of kernel_names; K_GEMM_SMALL is the GEMM of
-   the second program. */
-enum {
-    K_GEMM, K_GEMM_SMALL, K_GEMM_REDUCE, K_FILL_ZERO, K_ACT_BACKWARD, K_STEP_SUM, K_FINITE_SCAN, K_ADAM, K_REPARAM,
-    K_REPARAM_BACKWARD, K_KL_NORMAL, K_KL_NORMAL_BACKWARD, K_MOG_CACHE, K_MOG_LOG_PROB, K_MOG_DZ, K_MOG_PARAMS,
-    K_BERNOULLI, K_GAUSSIAN, K_GAUSSIAN_BACKWARD, K_COMBINE, K_GATHER_ROWS, K_SCATTER_ROWS, K_IM2COL, K_COL2IM,
-    K_COUNT
-};
-static const char *const kernel_names[K_COUNT] = {
-    "gemm", "gemm", "gemm_reduce", "fill_zero", "act_backward", "step_sum", "finite_scan", "adam", "reparam",
-    "reparam_backward", "kl_normal", "kl_normal_backward", "mog_cache", "mog_log_prob", "mog_dz", "mog_params",
-    "bernoulli", "gaussian", "gaussian_backward", "combine", "gather_rows", "scatter_rows", "im2col", "col2im",
-};
+/* The kernels, each K_ENUM and its name in the program source. GEMM_SMALL
+   is the GEMM of the second program, built for small tiles. A backend op
+   launches one or more of them (gemm: GEMM or GEMM_SMALL, and
+   GEMM_REDUCE when K is split; check_step: STEP_SUM and FINITE_SCAN),
+   so this list is its own, beside vae_backend.h's VAE_BACKEND_OPS. */
+#define OCL_KERNELS(X)                                                                                        \
+    X(GEMM, gemm) X(GEMM_SMALL, gemm) X(GEMM_REDUCE, gemm_reduce) X(FILL_ZERO, fill_zero)                    \
+    X(ACT_BACKWARD, act_backward) X(STEP_SUM, step_sum) X(FINITE_SCAN, finite_scan) X(ADAM, adam)            \
+    X(REPARAM, reparam) X(REPARAM_BACKWARD, reparam_backward) X(KL_NORMAL, kl_normal)                        \
+    X(KL_NORMAL_BACKWARD, kl_normal_backward) X(MOG_CACHE, mog_cache) X(MOG_LOG_PROB, mog_log_prob)          \
+    X(MOG_DZ, mog_dz) X(MOG_PARAMS, mog_params) X(BERNOULLI, bernoulli) X(GAUSSIAN, gaussian)                \
+    X(GAUSSIAN_BACKWARD, gaussian_backward) X(COMBINE, combine) X(GATHER_ROWS, gather_rows)                  \
+    X(SCATTER_ROWS, scatter_rows) X(IM2COL, im2col) X(COL2IM, col2im)
+#define KERNEL_ENUM(id, name) K_##id,
+#define KERNEL_NAME(id, name) #name,
+enum { OCL_KERNELS(KERNEL_ENUM) K_COUNT };
+static const char *const kernel_names[K_COUNT] = {OCL_KERNELS(KERNEL_NAME)};
+#undef KERNEL_ENUM
+#undef KERNEL_NAME
 
 /* After the model's block, room for the partial products of a GEMM whose
    K is split (16 MB: the reference model's largest weight, 200 x 784,

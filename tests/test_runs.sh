@@ -220,6 +220,45 @@ check "a run stopped in its final evaluation finishes it ($(cat "$tmp/kill.err")
 check "with the same summary.txt" cmp -s "$tmp/ref/summary.txt" "$tmp/kill/summary.txt"
 check "and the same model.vae" cmp -s "$tmp/ref/model.vae" "$tmp/kill/model.vae"
 
+# ---- a conv model: validation, early stopping and exact resume ----
+
+# Model A's parts (the isotropic posterior, the Gaussian's linear mean and
+# learned sigma) on strided convolutions, an epoch of about a second.
+case $vae in
+*san*) cdata="--train $images --limit 1500 --holdout 200 --val 200" ctrain=1100 ;;
+*) cdata="--train $images --holdout 500 --val 500" ctrain=9000 ;;
+esac
+cdata="$cdata --latent 2 --k 2 --binarize none --pictures off --posterior isotropic --likelihood gaussian --mean linear"
+enc="conv 8 3 s2 p1,relu,conv 8 3 s2 p1,relu"
+dec="fc 392,relu,view 8 7 7,convt 8 3 s2 p1 o1,relu,convt 1 3 s2 p1 o1"
+"$vae" train $cdata --encoder "$enc" --decoder "$dec" --epochs 3 --patience 5 --out "$tmp/conv_ref" \
+    >/dev/null 2>"$tmp/stderr"
+rc=$?
+check "a conv run with --val and --patience exits 0 ($(cat "$tmp/stderr"))" [ $rc -eq 0 ]
+check "its log has a validation bound in each of 3 rows" [ "$(grep -Ec \
+    '^[1-3],-[0-9.]+,-[0-9.]+,[0-9.]+,-[0-9]+\.[0-9]{4}$' "$tmp/conv_ref/log.csv")" -eq 3 ]
+check "its best.vae is a conv model" eval '"$vae" info "$tmp/conv_ref/best.vae" | grep -q "^dec.out  *convt"'
+if [ -n "$default_int" ]; then
+    start_run "$tmp/conv_int" $cdata --encoder "$enc" --decoder "$dec" --epochs 3 --patience 5 \
+        --out "$tmp/conv_int"
+    wait_rows "$tmp/conv_int" 1
+    sleep 0.2
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    check "SIGINT stops the conv run with 130 ($(cat "$tmp/conv_int.err"))" [ $rc -eq 130 ]
+    check "inside epoch 2 ($(cat "$tmp/conv_int.err"))" \
+        grep -q "^vae: stopped in epoch 2 after [1-9][0-9]* of $ctrain images" "$tmp/conv_int.err"
+    "$vae" train --resume "$tmp/conv_int" --threads 2 >"$tmp/conv_int.out" 2>"$tmp/conv_int.err"
+    rc=$?
+    check "the conv run resumes on 2 threads ($(cat "$tmp/conv_int.err"))" [ $rc -eq 0 ]
+    same_run "$tmp/conv_ref" "$tmp/conv_int" "a conv run stopped by SIGINT"
+fi
+"$vae" train $cdata --encoder "$enc" --decoder "$dec" --limit 1500 --lr 1e-7 --patience 2 --epochs 40 \
+    --out "$tmp/conv_patience" >"$tmp/stdout" 2>"$tmp/stderr"
+rc=$?
+check "a conv run stops early ($(cat "$tmp/stderr"))" eval '[ $rc -eq 0 ] && grep -qx "stopped: the validation bound has not improved for 2 epochs" "$tmp/stdout"'
+
 # ---- refusals to resume ----
 
 mkdir "$tmp/data"
