@@ -76,9 +76,10 @@ features:
 	@echo "vae: CC=$(CC) OpenMP=$(if $(OMP),yes,no) native=$(if $(findstring native,$(OPT)),yes,no) build=$(B)"
 
 # ./vae is always the build of this configuration, even when another (SAN=1)
-# copied its own there later
+# copied its own there later; renamed into place, since a ./vae that is
+# running (a long training) cannot be written over
 vae: $(B)/vae
-	@cmp -s $< $@ || cp $< $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
 # A build directory's flags file holds the command line its programs were
 # built with, rewritten only when that changes: everything in the

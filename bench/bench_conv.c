@@ -82,7 +82,7 @@ static void gemms_only(vae *m, const layer *L, vae_ref in, vae_ref out, int rows
 
 static void per_layer(vae *m)
 {
-    int i, n = m->cfg.max_batch, reps = 3, r;
+    int i, n = m->cfg.max_batch, reps = 7, r;
     printf("layer      kind   rows   forward GFLOP/s  backward GFLOP/s  forward GEMMs alone  conv/GEMM\n");
     for (i = 0; i < m->n_enc + m->n_dec; i++) {
         int enc = i < m->n_enc, j = enc ? i : i - m->n_enc;
@@ -92,21 +92,24 @@ static void per_layer(vae *m)
         vae_ref out = enc ? m->enc_h[j] : m->dec_h[j];
         vae_ref dout = top || (enc && j == m->n_enc - 1) ? out : m->grad_scratch[0];
         vae_ref din = enc && first ? VAE_NO_REF : !enc && first ? m->dz : m->grad_scratch[1];
-        double f = layer_flops(L, rows), t0, tf, tb, tg = 0.0;
-        t0 = wall();
-        for (r = 0; r < reps; r++)
-            L->kind->forward(m, L, in, out, rows, 1, L->act);
-        tf = (wall() - t0) / reps;
-        t0 = wall();
-        for (r = 0; r < reps; r++)
-            L->kind->backward(m, L, in, out, dout, VAE_NO_REF, din, rows);
-        tb = (wall() - t0) / reps;
-        if (L->kind->spatial) {
+        double f = layer_flops(L, rows), t0, tf = 1e30, tb = 1e30, tg = 1e30;
+        /* the fastest of the repetitions, each pass in turn, so that all
+           three see the same state of the machine */
+        for (r = 0; r < reps; r++) {
             t0 = wall();
-            for (r = 0; r < reps; r++)
+            L->kind->forward(m, L, in, out, rows, 1, L->act);
+            tf = fmin(tf, wall() - t0);
+            t0 = wall();
+            L->kind->backward(m, L, in, out, dout, VAE_NO_REF, din, rows);
+            tb = fmin(tb, wall() - t0);
+            if (L->kind->spatial) {
+                t0 = wall();
                 gemms_only(m, L, in, out, rows);
-            tg = (wall() - t0) / reps;
+                tg = fmin(tg, wall() - t0);
+            }
         }
+        if (!L->kind->spatial)
+            tg = 0.0;
         printf("%-10s %-6s %5d %13.1f %17.1f", L->name, L->kind->name, rows, f / tf * 1e-9,
                f * (din == VAE_NO_REF ? 1 : 2) / tb * 1e-9);
         if (tg > 0)

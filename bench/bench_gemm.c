@@ -113,11 +113,19 @@ int main(int argc, char **argv)
         {0, 1, 20, 200, 784}, {0, 1, 20, 784, 200}, {1, 0, 200, 784, 20}, {1, 0, 784, 200, 20},
         {0, 0, 20, 200, 784}, {0, 1, 1000, 200, 50}, {0, 1, 1000, 200, 200}, {0, 1, 1000, 784, 200},
         {1, 0, 784, 200, 1000}, {1, 0, 200, 200, 1000}, {0, 0, 1000, 200, 784}, {0, 0, 1000, 50, 200},
+        /* the conv models' products, one pass of the im2col buffer: model
+           A's 32-channel conv and convt (windows of 800, 6 images of 400
+           pixels), model B's 64-channel conv and convt (windows of 288, 42
+           images of 49 pixels), and the one-channel layers (A's 25-wide
+           windows, 18 images; B's 9-wide, 128 images) */
+        {0, 1, 2400, 32, 800}, {1, 0, 32, 800, 2400}, {0, 0, 2400, 800, 32}, {0, 1, 2058, 64, 288},
+        {1, 0, 64, 288, 2058}, {0, 0, 2058, 288, 64}, {0, 1, 10368, 32, 25}, {0, 1, 25088, 32, 9},
+        {0, 0, 25088, 9, 32},
     };
     const gemm_kernel *kerns[GEMM_KERNELS];
     const char *only = argc == 3 && strcmp(argv[1], "--kernel") == 0 ? argv[2] : NULL;
     cblas_sgemm_fn *blas = openblas_sgemm();
-    size_t big = (size_t)1 << 20, s, most = 0;
+    size_t big = (size_t)1 << 21, s, most = 0;
     float *a = malloc(big * sizeof *a), *b = malloc(big * sizeof *b), *c = malloc(big * sizeof *c), *pack;
     int nk = 0, i;
     if (argc != 1 && !only) {

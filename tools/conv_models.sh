@@ -16,6 +16,9 @@
 #   --out DIR      default out/conv-MODEL
 #   --epochs N     default 3 (the assignments: a 20, b 10 or 100)
 #   --seeds LIST   default "1 2 3 4"
+#   --torch-seeds LIST  PyTorch's seeds, default those of --seeds (model A's
+#                  take 25-35 minutes an epoch here: fewer of them, or
+#                  runs from elsewhere copied into OUT as torch-seedN.csv)
 #   --threads N    vae's threads (default 1); PyTorch gets --torch-threads
 #   --torch-threads N   default 1
 #   --torch on|off run PyTorch too (default on, where /usr/bin/python3 has torch)
@@ -34,6 +37,7 @@ data=data/mnist-full
 out=
 epochs=3
 seeds="1 2 3 4"
+torch_seeds=
 threads=1
 torch_threads=1
 torch=on
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2 ;;
     --epochs) epochs=$2 ;;
     --seeds) seeds=$2 ;;
+    --torch-seeds) torch_seeds=$2 ;;
     --threads) threads=$2 ;;
     --torch-threads) torch_threads=$2 ;;
     --torch) torch=$2 ;;
@@ -67,6 +72,7 @@ while [ $# -gt 0 ]; do
     shift 2
 done
 out=${out:-out/conv-$model}
+torch_seeds=${torch_seeds:-$seeds}
 [ -x "$vae" ] || die "no $vae: run make first"
 [ -f "$data/train-images-idx3-ubyte.gz" ] || [ -f "$data/train-images-idx3-ubyte" ] ||
     die "no MNIST in $data: run make mnist (or give --data DIR)"
@@ -93,7 +99,7 @@ for s in $seeds; do
     fi
 done
 if [ "$torch" = on ]; then
-    for s in $seeds; do
+    for s in $torch_seeds; do
         csv=$out/torch-seed$s.csv
         [ -f "$csv" ] && [ "$(wc -l <"$csv")" -gt "$epochs" ] && continue
         echo "conv_models: PyTorch, model $model, seed $s" >&2
@@ -106,8 +112,12 @@ fi
 for s in $seeds; do
     rss=$(tail -n 1 "$out/vae-seed$s.rss" 2>/dev/null || echo 0)
     awk -F, -v rss="$rss" 'NR > 1 { print "vae", $1, $2, $3, $4, rss / 1024 }' "$out/vae-seed$s/log.csv"
-    [ "$torch" = on ] && awk -F, 'NR > 1 { print "torch", $1, $2, $3, $4, $5 }' "$out/torch-seed$s.csv"
 done >"$out/runs.txt"
+if [ "$torch" = on ] || [ -n "$(ls "$out"/torch-seed*.csv 2>/dev/null)" ]; then
+    for s in $torch_seeds; do
+        [ -f "$out/torch-seed$s.csv" ] && awk -F, 'NR > 1 { print "torch", $1, $2, $3, $4, $5 }' "$out/torch-seed$s.csv"
+    done >>"$out/runs.txt"
+fi
 awk -v model="$model" '
 function se(ss, s, n) { return n > 1 ? sqrt((ss - s * s / n) / (n - 1) / n) : 0 }
 {
@@ -117,7 +127,8 @@ function se(ss, s, n) { return n > 1 ? sqrt((ss - s * s / n) / (n - 1) / n) : 0 
     if ($2 > last) last = $2
 }
 END {
-    printf "model %s: mean (standard error) over %d seeds per side\n\n", model, n["vae" SUBSEP 1]
+    printf "model %s: mean (standard error) over %d seeds of vae, %d of PyTorch\n\n", model, n["vae" SUBSEP 1],
+        n["torch" SUBSEP 1]
     printf "| epoch | vae train | vae test | PyTorch train | PyTorch test | difference | agree | vae s/epoch | PyTorch s/epoch |\n"
     printf "|---|---|---|---|---|---|---|---|---|\n"
     for (e = 1; e <= last; e++) {

@@ -29,6 +29,7 @@
 #endif
 
 #include "common.h"
+#include "export.h"
 #include "mnist.h"
 #include "opts.h"
 #include "pictures.h"
@@ -374,6 +375,7 @@ static const struct {
     {"embed", cmd_embed, "the latent means of test images (CSV, SVG scatter plot)"},
     {"plot", cmd_plot, "train and test bounds per epoch of logs (SVG)"},
     {"info", cmd_info, "a trained model's network: layers, shapes, parameters"},
+    {"export", cmd_export, "a trained model's decoder and encoder as C source or ONNX"},
     {"devices", cmd_devices, "the CPU kernels and OpenCL devices that --device can pick"},
 };
 
