@@ -230,6 +230,10 @@ FUZZ_MAX_LEN_gzip ?= 1024
 # the seed checkpoints of small models are 1.5-6.5 KB
 FUZZ_MAX_LEN_checkpoint ?= 8192
 FUZZ_RUNS_checkpoint ?= 200000
+# a CIFAR-10 layout with one record per batch is 30 KB as a tar; about
+# 840 inputs a second at that length, a minute in fuzz-ci
+FUZZ_MAX_LEN_tar ?= 32768
+FUZZ_RUNS_tar ?= 50000
 # a run takes milliseconds and under 500 MB: anything near these is a bug
 FUZZ_FLAGS   := -timeout=10 -rss_limit_mb=2048
 

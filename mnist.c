@@ -1,4 +1,5 @@
-/* mnist.c — IDX datasets (MNIST, Fashion-MNIST), plain or gzip, and batching.
+/* mnist.c — IDX datasets (MNIST, Fashion-MNIST), plain or gzip; CIFAR-10 from
+   its tar.gz archive or its extracted directory; batching.
 
    Design:
    - Nothing read from a file is trusted. Sizes from headers are only ever
@@ -12,7 +13,12 @@
      back to a canonical decode (count per length), never a tree walk.
    - Strictness: every gzip member's CRC-32 and length are checked, and bytes
      after the last member are an error (gzip(1) only warns about them; for a
-     data file they mean a damaged or wrongly concatenated download).
+     data file they mean a damaged or wrongly concatenated download). Every
+     tar header's checksum is checked, and a size is believed only up to the
+     bytes that follow it.
+   - Tar is read in memory, after inflating the whole archive (CIFAR-10's is
+     185 MB; MN_MAX_ARCHIVE caps it): members are pointers into that buffer,
+     and nothing is ever extracted or written.
    - No global state, no printing, no exit: errors are a vae_status plus one
      line naming the file and the problem. Private names start with mn_ so
      that this file can share a translation unit with vae.c (the tests do).
@@ -774,6 +780,7 @@ vae_status vae_dataset_load(vae_dataset *ds, const char *images, const char *lab
     ds->n = idims[0];
     ds->rows = idims[1];
     ds->cols = idims[2];
+    ds->channels = 1;
     ds->dim = idims[1] * idims[2];
     return VAE_OK;
 
@@ -874,6 +881,693 @@ vae_status vae_dataset_load_dir(vae_dataset *train, vae_dataset *test, const cha
     return st;
 }
 
+// ---- tar (ustar and GNU) ----
+
+/* A tar archive is a sequence of 512-byte blocks: for each member a header
+   (name, mode, owner, size, time, checksum, type, ...), then its data padded
+   to whole blocks; a zero block ends it. Only what a reader of data files
+   needs is read: the name, the type and the size. */
+
+#define MN_TAR_BLOCK 512
+#define MN_TAR_HNAME 258 /* a header's own name: prefix (155) "/" name (100), NUL */
+#define MN_TAR_NAME 1024 /* longest name kept (GNU long names), with its NUL */
+
+typedef struct {
+    const unsigned char *buf; /* the whole archive, len bytes */
+    size_t len, pos;          /* pos: the next header */
+} mn_tar;
+
+typedef struct {
+    char name[MN_TAR_NAME];    /* its path; control bytes read as '?', so it prints on one line */
+    int type;                  /* the typeflag byte: '0', '7' or 0 a regular file, '2' a symlink, ... */
+    const unsigned char *data; /* its size bytes, inside the archive */
+    size_t size;
+    size_t offset;             /* of its header */
+} mn_tar_member;
+
+/* Appends the bytes of src[0..n) up to its first NUL to dst, which holds at
+   bytes of cap; returns the new length. Stops at cap - 1 bytes, always
+   terminates, and writes control bytes as '?'. */
+static size_t mn_tar_copy(char *dst, size_t at, size_t cap, const unsigned char *src, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && src[i] && at + 1 < cap; i++)
+        dst[at++] = src[i] < 32 || src[i] == 127 ? '?' : (char)src[i];
+    dst[at] = '\0';
+    return at;
+}
+
+/* The name in header h into name (MN_TAR_HNAME bytes): POSIX ustar's
+   prefix "/" name; GNU headers (magic "ustar  ") keep other fields where
+   the prefix would be, and old ones have no magic: the name alone. */
+static void mn_tar_header_name(const unsigned char *h, char *name)
+{
+    size_t at = 0;
+    if (memcmp(h + 257, "ustar\0", 6) == 0 && h[345]) {
+        at = mn_tar_copy(name, 0, MN_TAR_HNAME, h + 345, 155);
+        name[at++] = '/';
+    }
+    mn_tar_copy(name, at, MN_TAR_HNAME, h, 100);
+}
+
+enum { MN_NUM_OK, MN_NUM_MALFORMED, MN_NUM_NEGATIVE, MN_NUM_OVERFLOW };
+
+/* The number in the n-byte header field f: octal digits after optional
+   spaces, ended by a space or NUL with only spaces and NULs after it (or by
+   the field's end); or, where the first byte's top bit is set, GNU's
+   base-256 (bit 6 of the first byte the sign, the rest big-endian).
+   MN_NUM_OK with *v set, or why not. */
+static int mn_tar_number(const unsigned char *f, size_t n, uint64_t *v)
+{
+    size_t i = 0;
+
+    *v = 0;
+    if (f[0] & 0x80) {
+        if (f[0] & 0x40)
+            return MN_NUM_NEGATIVE;
+        *v = f[0] & 0x3f;
+        for (i = 1; i < n; i++) {
+            if (*v > UINT64_MAX >> 8)
+                return MN_NUM_OVERFLOW;
+            *v = *v << 8 | f[i];
+        }
+        return MN_NUM_OK;
+    }
+    while (i < n && f[i] == ' ')
+        i++;
+    if (i == n || f[i] < '0' || f[i] > '7')
+        return MN_NUM_MALFORMED;
+    for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) {
+        if (*v > UINT64_MAX >> 3)
+            return MN_NUM_OVERFLOW;
+        *v = *v << 3 | (uint64_t)(f[i] - '0');
+    }
+    for (; i < n; i++)
+        if (f[i] != ' ' && f[i] != '\0')
+            return MN_NUM_MALFORMED;
+    return MN_NUM_OK;
+}
+
+/* Whether header h's checksum field (8 bytes at 148, octal) holds the sum
+   of its 512 bytes with that field read as spaces: unsigned, as POSIX says,
+   or signed, as some old tars wrote it (GNU tar accepts both). */
+static int mn_tar_checksum_ok(const unsigned char *h)
+{
+    uint64_t want;
+    long unsigned_sum = 0, signed_sum = 0;
+    int i;
+
+    if (mn_tar_number(h + 148, 8, &want) != MN_NUM_OK)
+        return 0;
+    for (i = 0; i < MN_TAR_BLOCK; i++) {
+        int b = i >= 148 && i < 156 ? ' ' : h[i];
+        unsigned_sum += b;
+        signed_sum += b < 128 ? b : b - 256;
+    }
+    return want == (uint64_t)unsigned_sum || (signed_sum >= 0 && want == (uint64_t)signed_sum);
+}
+
+static int mn_tar_zero_block(const unsigned char *h)
+{
+    int i;
+    for (i = 0; i < MN_TAR_BLOCK; i++)
+        if (h[i])
+            return 0;
+    return 1;
+}
+
+/* Whether name has a ".." component or starts with '/': a path that could
+   leave the directory it is extracted into. */
+static int mn_tar_unsafe_name(const char *name)
+{
+    const char *p = name;
+    if (*p == '/')
+        return 1;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        if (!slash)
+            return 0;
+        p = slash + 1;
+    }
+}
+
+/* The value of the "path" record in a pax extended header (data, size
+   bytes of records "LENGTH key=value\n", LENGTH counting the whole record)
+   into name (MN_TAR_NAME bytes). 1 when there is one, 0 when not, -1 when
+   the records are malformed or the path too long. */
+static int mn_tar_pax_path(const unsigned char *data, size_t size, char *name)
+{
+    size_t at = 0;
+    int found = 0;
+
+    while (at < size) {
+        size_t len = 0, i = at;
+        const unsigned char *rec = data + at, *eq;
+        for (; i < size && data[i] >= '0' && data[i] <= '9'; i++) {
+            if (len > size / 10)
+                return -1;
+            len = len * 10 + (size_t)(data[i] - '0');
+        }
+        /* digits, a space, a key, '=', a value, '\n', all within the data */
+        if (i == at || i == size || data[i] != ' ' || len < i - at + 3 || len > size - at ||
+            rec[len - 1] != '\n')
+            return -1;
+        eq = (const unsigned char *)memchr(data + i + 1, '=', len - (i - at) - 2);
+        if (!eq)
+            return -1;
+        if ((size_t)(eq - (data + i + 1)) == 4 && memcmp(data + i + 1, "path", 4) == 0) {
+            size_t n = (size_t)(rec + len - 1 - (eq + 1));
+            if (n >= MN_TAR_NAME)
+                return -1;
+            mn_tar_copy(name, 0, MN_TAR_NAME, eq + 1, n);
+            found = 1;
+        }
+        at += len;
+    }
+    return found;
+}
+
+/* Reads the member whose header is at t->pos into *m and moves t past its
+   data. A GNU long-name record ('L') or the path record of a pax extended
+   header ('x') names the member after it; other pax records, global pax
+   headers ('g') and GNU long link names ('K') are skipped. Returns 1
+   for a member; 0 at the end: the end of the buffer, or a zero block (tar
+   writes two, then pads its last record with zeros; like GNU tar we stop
+   at the first); -1 with the reason in err (err_len bytes), naming the
+   member where its header could be read. Every member's data lie inside
+   the buffer; the padding after the last one may be cut short. */
+static int mn_tar_next(mn_tar *t, mn_tar_member *m, char *err, size_t err_len)
+{
+    char hname[MN_TAR_HNAME];
+    int long_name = 0;
+
+    for (;;) {
+        const unsigned char *h = t->buf + t->pos, *data;
+        size_t left = t->len - t->pos, step, offset = t->pos;
+        uint64_t size;
+        int r, type;
+
+        if (left == 0 || (left >= MN_TAR_BLOCK && mn_tar_zero_block(h))) {
+            if (long_name) {
+                mn_errf(err, err_len, "a long name ('%s') with no member after it", m->name);
+                return -1;
+            }
+            return 0;
+        }
+        if (left < MN_TAR_BLOCK) {
+            mn_errf(err, err_len, "truncated archive: %lu bytes at byte %lu, less than a 512-byte header",
+                    (unsigned long)left, (unsigned long)offset);
+            return -1;
+        }
+        mn_tar_header_name(h, hname);
+        if (!mn_tar_checksum_ok(h)) {
+            if (offset == 0)
+                mn_errf(err, err_len, "bad header checksum in the first header (member '%s'): "
+                        "not a tar archive, or a corrupt one", hname);
+            else
+                mn_errf(err, err_len, "member '%s': bad header checksum (header at byte %lu)", hname,
+                        (unsigned long)offset);
+            return -1;
+        }
+        r = mn_tar_number(h + 124, 12, &size);
+        if (r != MN_NUM_OK) {
+            mn_errf(err, err_len, "member '%s': size field %s (header at byte %lu)", hname,
+                    r == MN_NUM_NEGATIVE ? "is negative"
+                    : r == MN_NUM_OVERFLOW ? "overflows 64 bits" : "is not an octal number",
+                    (unsigned long)offset);
+            return -1;
+        }
+        if (size > left - MN_TAR_BLOCK) {
+            mn_errf(err, err_len, "member '%s' claims %llu bytes but only %lu follow its header: "
+                    "a truncated or corrupt archive", hname, (unsigned long long)size,
+                    (unsigned long)(left - MN_TAR_BLOCK));
+            return -1;
+        }
+        data = h + MN_TAR_BLOCK;
+        step = MN_TAR_BLOCK + ((size_t)size + MN_TAR_BLOCK - 1) / MN_TAR_BLOCK * MN_TAR_BLOCK;
+        t->pos += step < left ? step : left;
+        type = h[156];
+        if (type == 'L') {
+            const unsigned char *nul = (const unsigned char *)memchr(data, 0, (size_t)size);
+            size_t n = nul ? (size_t)(nul - data) : (size_t)size;
+            if (n >= MN_TAR_NAME) {
+                mn_errf(err, err_len, "GNU long name of %lu bytes at byte %lu (the limit is %d)",
+                        (unsigned long)n, (unsigned long)offset, MN_TAR_NAME - 1);
+                return -1;
+            }
+            mn_tar_copy(m->name, 0, MN_TAR_NAME, data, n);
+            long_name = 1;
+            continue;
+        }
+        if (type == 'x') {
+            r = mn_tar_pax_path(data, (size_t)size, m->name);
+            if (r < 0) {
+                mn_errf(err, err_len, "member '%s': malformed pax extended header, or a path in it "
+                        "longer than %d bytes (header at byte %lu)", hname, MN_TAR_NAME - 1,
+                        (unsigned long)offset);
+                return -1;
+            }
+            long_name |= r;
+            continue;
+        }
+        if (type == 'g' || type == 'K')
+            continue;
+        if (!long_name)
+            memcpy(m->name, hname, strlen(hname) + 1);
+        if (mn_tar_unsafe_name(m->name)) {
+            mn_errf(err, err_len, "member '%s': a name with a '..' component or a leading '/' is "
+                    "refused (nothing is extracted, but a well-made archive has no such names)", m->name);
+            return -1;
+        }
+        m->type = type;
+        m->data = data;
+        m->size = (size_t)size;
+        m->offset = offset;
+        return 1;
+    }
+}
+
+// ---- CIFAR-10 ----
+
+/* Each batch is records of a label byte and the image as three planes, red,
+   green, blue, each 32 x 32 row-major: (3, 32, 32), which are turned
+   around to the library's (32, 32, 3). */
+
+/* largest archive after inflating (the real one is 185 MB), and largest batch file */
+#define MN_MAX_ARCHIVE ((size_t)256 << 20)
+#define MN_CIFAR_SIDE 32
+#define MN_CIFAR_PLANE (MN_CIFAR_SIDE * MN_CIFAR_SIDE) /* 1,024 pixels per channel */
+#define MN_CIFAR_DIM (3 * MN_CIFAR_PLANE)              /* 3,072 bytes per image */
+#define MN_CIFAR_RECORD (1 + MN_CIFAR_DIM)             /* 3,073: label, red, green, blue */
+#define MN_CIFAR_BATCHES 6                             /* 5 training batches, then the test one */
+#define MN_CIFAR_DIR "cifar-10-batches-bin"
+#define MN_CIFAR_ARCHIVE "cifar-10-binary.tar.gz"
+
+static const char *const mn_cifar_names[MN_CIFAR_BATCHES] = {
+    "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+    "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+
+/* The six batches, wherever they were found, and how to name each one in
+   a message: "archive: member 'name'" or "dir/name". */
+typedef struct {
+    const unsigned char *data[MN_CIFAR_BATCHES]; /* the records, NULL until found */
+    size_t len[MN_CIFAR_BATCHES];
+    const char *path;                       /* the archive, or the directory */
+    int in_archive;
+    char member[MN_CIFAR_BATCHES][256];     /* in an archive: the member's name (cut for messages) */
+} mn_cifar_parts;
+
+/* The batch (0..5) that a member or file is, by its last path component
+   (trailing slashes dropped); -1 when none. */
+static int mn_cifar_batch(const char *name)
+{
+    size_t end = strlen(name), start;
+    int b;
+    while (end > 0 && name[end - 1] == '/')
+        end--;
+    for (start = end; start > 0 && name[start - 1] != '/'; start--)
+        ;
+    for (b = 0; b < MN_CIFAR_BATCHES; b++)
+        if (strlen(mn_cifar_names[b]) == end - start &&
+            memcmp(name + start, mn_cifar_names[b], end - start) == 0)
+            return b;
+    return -1;
+}
+
+/* The prefix of batch b's messages into buf. */
+static void mn_cifar_where(char *buf, size_t n, const mn_cifar_parts *p, int b)
+{
+    size_t plen = strlen(p->path);
+    if (p->in_archive)
+        snprintf(buf, n, "%s: member '%s'", p->path, p->member[b]);
+    else
+        snprintf(buf, n, "%s%s%s", p->path, plen && p->path[plen - 1] != '/' ? "/" : "",
+                 mn_cifar_names[b]);
+}
+
+/* The number of records in a batch of len bytes at rec, after checking that
+   it is a whole number of them, at least one, and every label 0..9; -1 with
+   the reason in err, which begins with where. */
+static long mn_cifar_count(const unsigned char *rec, size_t len, const char *where, char *err,
+                           size_t err_len)
+{
+    size_t n = len / MN_CIFAR_RECORD, i;
+
+    if (len == 0 || len % MN_CIFAR_RECORD) {
+        mn_errf(err, err_len, "%s: %lu bytes, not a whole number (>= 1) of %d-byte records "
+                "(a label and 32x32x3 pixels)", where, (unsigned long)len, MN_CIFAR_RECORD);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned label = rec[i * MN_CIFAR_RECORD];
+        if (label > 9) {
+            mn_errf(err, err_len, "%s: record %lu has label %u (must be 0..9)", where,
+                    (unsigned long)i + 1, label);
+            return -1;
+        }
+    }
+    return (long)n;
+}
+
+/* One image's planes (3, 32, 32) to channels last (32, 32, 3). */
+static void mn_cifar_interleave(unsigned char *out, const unsigned char *planes)
+{
+    int px, c;
+    for (px = 0; px < MN_CIFAR_PLANE; px++)
+        for (c = 0; c < 3; c++)
+            out[px * 3 + c] = planes[c * MN_CIFAR_PLANE + px];
+}
+
+/* Fills *ds (zeroed) with batches first .. first + count - 1 of p, in order,
+   after checking them all. On failure *ds holds no memory. */
+static vae_status mn_cifar_fill(vae_dataset *ds, const mn_cifar_parts *p, int first, int count,
+                                char *err, size_t err_len)
+{
+    char where[512];
+    long n = 0, k;
+    size_t i = 0, r;
+    int b;
+
+    for (b = first; b < first + count; b++) {
+        mn_cifar_where(where, sizeof where, p, b);
+        if ((k = mn_cifar_count(p->data[b], p->len[b], where, err, err_len)) < 0)
+            return VAE_ERR_FORMAT;
+        if (k > INT_MAX - n) {
+            mn_errf(err, err_len, "%s: more than %d images in all", where, INT_MAX);
+            return VAE_ERR_FORMAT;
+        }
+        n += k;
+    }
+    if ((size_t)n > (size_t)-1 / MN_CIFAR_DIM) {
+        mn_errf(err, err_len, "%s: %ld images do not fit in memory", p->path, n);
+        return VAE_ERR_NOMEM;
+    }
+    ds->pixels = (unsigned char *)VAE_MALLOC((size_t)n * MN_CIFAR_DIM);
+    ds->labels = (unsigned char *)VAE_MALLOC((size_t)n);
+    if (!ds->pixels || !ds->labels) {
+        VAE_FREE(ds->pixels);
+        VAE_FREE(ds->labels);
+        ds->pixels = ds->labels = NULL;
+        mn_errf(err, err_len, "%s: out of memory for %ld images", p->path, n);
+        return VAE_ERR_NOMEM;
+    }
+    for (b = first; b < first + count; b++)
+        for (r = 0; r < p->len[b] / MN_CIFAR_RECORD; r++, i++) {
+            const unsigned char *rec = p->data[b] + r * MN_CIFAR_RECORD;
+            ds->labels[i] = rec[0];
+            mn_cifar_interleave(ds->pixels + i * MN_CIFAR_DIM, rec + 1);
+        }
+    ds->n = (int)n;
+    ds->rows = ds->cols = MN_CIFAR_SIDE;
+    ds->channels = 3;
+    ds->dim = MN_CIFAR_DIM;
+    return VAE_OK;
+}
+
+/* Training set = batches 0..4, test set = batch 5. On failure neither
+   holds memory (their error fields are left alone: err may be one). */
+static vae_status mn_cifar_split(vae_dataset *train, vae_dataset *test, const mn_cifar_parts *p,
+                                 char *err, size_t err_len)
+{
+    vae_status st = mn_cifar_fill(train, p, 0, MN_CIFAR_BATCHES - 1, err, err_len);
+    if (st)
+        return st;
+    st = mn_cifar_fill(test, p, MN_CIFAR_BATCHES - 1, 1, err, err_len);
+    if (st) {
+        VAE_FREE(train->pixels);
+        VAE_FREE(train->labels);
+        memset(train, 0, offsetof(vae_dataset, error));
+    }
+    return st;
+}
+
+/* Reads CIFAR-10 from an archive held in memory: data (len bytes, from
+   VAE_MALLOC) is taken over and freed. It is gzip-compressed when it starts
+   with the gzip magic, then a tar. *train and *test must be zeroed; errors
+   begin with path. It is the archive reader without the file, so that a
+   fuzzer can feed it bytes. */
+static vae_status mn_parse_cifar_archive(unsigned char *data, size_t len, vae_dataset *train,
+                                         vae_dataset *test, const char *path, char *err,
+                                         size_t err_len)
+{
+    mn_cifar_parts p;
+    mn_tar t;
+    mn_tar_member m;
+    char why[512];
+    vae_status st = VAE_ERR_FORMAT;
+    int r, b, members = 0;
+
+    if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
+        unsigned char *raw;
+        size_t raw_len;
+        st = vae_gunzip(data, len, MN_MAX_ARCHIVE, &raw, &raw_len, why, sizeof why);
+        VAE_FREE(data);
+        if (st) {
+            mn_errf(err, err_len, "%s: %s", path, why);
+            return st;
+        }
+        data = raw;
+        len = raw_len;
+        st = VAE_ERR_FORMAT;
+    }
+
+    memset(&p, 0, sizeof p);
+    p.path = path;
+    p.in_archive = 1;
+    t.buf = data;
+    t.len = len;
+    t.pos = 0;
+    while ((r = mn_tar_next(&t, &m, why, sizeof why)) == 1) {
+        members++;
+        if ((b = mn_cifar_batch(m.name)) < 0)
+            continue;
+        if (m.type != '0' && m.type != '7' && m.type != 0) {
+            int c = m.type >= 32 && m.type < 127 ? m.type : '?';
+            mn_errf(err, err_len, "%s: member '%s' is %s (type '%c'), not a regular file: refused",
+                    path, m.name, c == '1' ? "a hard link" : c == '2' ? "a symbolic link"
+                    : c == '5' ? "a directory" : "a special member", c);
+            goto free_data;
+        }
+        if (p.data[b]) {
+            mn_errf(err, err_len, "%s: member '%s' is a second %s (the first is '%s')", path, m.name,
+                    mn_cifar_names[b], p.member[b]);
+            goto free_data;
+        }
+        p.data[b] = m.data;
+        p.len[b] = m.size;
+        mn_tar_copy(p.member[b], 0, sizeof p.member[b], (const unsigned char *)m.name, MN_TAR_NAME);
+    }
+    if (r < 0) {
+        mn_errf(err, err_len, "%s: %s", path, why);
+        goto free_data;
+    }
+    if (members == 0) {
+        mn_errf(err, err_len, "%s: empty archive (no members)", path);
+        goto free_data;
+    }
+    for (b = 0; b < MN_CIFAR_BATCHES; b++)
+        if (!p.data[b]) {
+            mn_errf(err, err_len, "%s: no %s in the archive (CIFAR-10's holds " MN_CIFAR_DIR
+                    "/data_batch_1.bin .. data_batch_5.bin and test_batch.bin)", path, mn_cifar_names[b]);
+            goto free_data;
+        }
+    st = mn_cifar_split(train, test, &p, err, err_len);
+free_data:
+    VAE_FREE(data);
+    return st;
+}
+
+/* dir "/" name, newly allocated; NULL when memory runs out. */
+static char *mn_join(const char *dir, const char *name)
+{
+    size_t dlen = strlen(dir);
+    int sep = dlen > 0 && dir[dlen - 1] != '/';
+    char *path = (char *)VAE_MALLOC(dlen + 1 + strlen(name) + 1);
+    if (path)
+        sprintf(path, "%s%s%s", dir, sep ? "/" : "", name);
+    return path;
+}
+
+/* Whether dir/name is there: 1 when it opens, or fails to for a reason
+   other than its absence (reading it then says why); 0 when it does not
+   exist, or dir is not a directory; -1 when memory runs out. */
+static int mn_present(const char *dir, const char *name)
+{
+    char *path = mn_join(dir, name);
+    FILE *f;
+    int found;
+
+    if (!path)
+        return -1;
+    errno = 0;
+    f = fopen(path, "rb");
+    found = f != NULL;
+    if (f)
+        fclose(f);
+#ifdef ENOENT
+    else if (errno && errno != ENOENT)
+        found = 1;
+#endif
+#ifdef ENOTDIR
+    if (!f && errno == ENOTDIR)
+        found = 0;
+#endif
+    VAE_FREE(path);
+    return found;
+}
+
+/* Reads the six batches as plain files of dir. */
+static vae_status mn_load_cifar_dir(vae_dataset *train, vae_dataset *test, const char *dir,
+                                    char *err, size_t err_len)
+{
+    mn_cifar_parts p;
+    unsigned char *buf[MN_CIFAR_BATCHES] = {NULL};
+    vae_status st = VAE_OK;
+    int b;
+
+    memset(&p, 0, sizeof p);
+    p.path = dir;
+    for (b = 0; b < MN_CIFAR_BATCHES && st == VAE_OK; b++) {
+        char *path = mn_join(dir, mn_cifar_names[b]);
+        if (!path) {
+            mn_errf(err, err_len, "%s: out of memory", dir);
+            st = VAE_ERR_NOMEM;
+            break;
+        }
+        st = vae_read_file(path, MN_MAX_ARCHIVE, &buf[b], &p.len[b], err, err_len);
+        p.data[b] = buf[b];
+        VAE_FREE(path);
+    }
+    if (st == VAE_OK)
+        st = mn_cifar_split(train, test, &p, err, err_len);
+    for (b = 0; b < MN_CIFAR_BATCHES; b++)
+        VAE_FREE(buf[b]);
+    return st;
+}
+
+/* vae_dataset_load_cifar, also telling the layout it tried; with_mnist
+   says whether MNIST was looked for too (for the message when nothing is
+   found). Errors go to train->error. */
+static vae_status mn_load_cifar(vae_dataset *train, vae_dataset *test, const char *path,
+                                int with_mnist, vae_data_layout *layout)
+{
+    char *found = NULL;
+    const char *archive = path;
+    unsigned char *data;
+    size_t len;
+    vae_status st;
+    int r;
+
+    memset(train, 0, sizeof *train);
+    memset(test, 0, sizeof *test);
+    /* the batches themselves, then the directory tar makes of them, then the
+       archive as downloaded; else path itself is taken for the archive */
+    *layout = VAE_DATA_CIFAR_DIR;
+    r = mn_present(path, mn_cifar_names[0]);
+    if (r > 0)
+        return mn_load_cifar_dir(train, test, path, train->error, sizeof train->error);
+    if (r == 0)
+        r = mn_present(path, MN_CIFAR_DIR "/data_batch_1.bin");
+    if (r > 0) {
+        if (!(found = mn_join(path, MN_CIFAR_DIR)))
+            goto nomem;
+        st = mn_load_cifar_dir(train, test, found, train->error, sizeof train->error);
+        VAE_FREE(found);
+        return st;
+    }
+    *layout = VAE_DATA_CIFAR_ARCHIVE;
+    if (r == 0)
+        r = mn_present(path, MN_CIFAR_ARCHIVE);
+    if (r > 0 && !(archive = found = mn_join(path, MN_CIFAR_ARCHIVE)))
+        r = -1;
+    if (r < 0)
+        goto nomem;
+
+    st = vae_read_file(archive, MN_MAX_ARCHIVE, &data, &len, train->error, sizeof train->error);
+    if (st == VAE_ERR_IO && !found) {
+        /* nothing we know in it, and not a file either: say what was looked for */
+        char why[sizeof train->error];
+        size_t plen = strlen(path);
+        const char *reason = why;
+        memcpy(why, train->error, sizeof why);
+        if (strncmp(why, path, plen) == 0 && why[plen] == ':' && why[plen + 1] == ' ')
+            reason += plen + 2;
+        mn_errf(train->error, sizeof train->error,
+                "%s: no %s" MN_CIFAR_DIR "/, data_batch_1.bin or " MN_CIFAR_ARCHIVE
+                " in it, and it is not a readable archive (%s)", path,
+                with_mnist ? "train-images-idx3-ubyte[.gz] (MNIST), " : "", reason);
+    }
+    if (st == VAE_OK)
+        st = mn_parse_cifar_archive(data, len, train, test, archive, train->error,
+                                    sizeof train->error);
+    VAE_FREE(found);
+    return st;
+
+nomem:
+    mn_errf(train->error, sizeof train->error, "%s: out of memory", path);
+    return VAE_ERR_NOMEM;
+}
+
+/* As documented in mnist.h. */
+vae_status vae_dataset_load_cifar(vae_dataset *train, vae_dataset *test, const char *path)
+{
+    vae_data_layout layout;
+    if (!train || !test || !path) {
+        if (train)
+            mn_errf(train->error, sizeof train->error, "vae_dataset_load_cifar: NULL argument");
+        return VAE_ERR_ARG;
+    }
+    return mn_load_cifar(train, test, path, 0, &layout);
+}
+
+/* As documented in mnist.h: MNIST when path/train-images-idx3-ubyte[.gz]
+   is there, else CIFAR-10. */
+vae_status vae_dataset_load_path(vae_dataset *train, vae_dataset *test, const char *path,
+                                 vae_data_layout *layout)
+{
+    vae_data_layout found = VAE_DATA_MNIST;
+    vae_status st;
+    int r;
+
+    if (!train || !test || !path) {
+        if (train)
+            mn_errf(train->error, sizeof train->error, "vae_dataset_load_path: NULL argument");
+        return VAE_ERR_ARG;
+    }
+    r = mn_present(path, "train-images-idx3-ubyte");
+    if (r == 0)
+        r = mn_present(path, "train-images-idx3-ubyte.gz");
+    if (r < 0) {
+        memset(train, 0, sizeof *train);
+        memset(test, 0, sizeof *test);
+        mn_errf(train->error, sizeof train->error, "%s: out of memory", path);
+        st = VAE_ERR_NOMEM;
+    } else if (r > 0) {
+        st = vae_dataset_load_dir(train, test, path);
+    } else {
+        st = mn_load_cifar(train, test, path, 1, &found);
+    }
+    if (layout)
+        *layout = found;
+    return st;
+}
+
+const char *vae_data_layout_name(vae_data_layout layout)
+{
+    switch (layout) {
+    case VAE_DATA_MNIST:
+        return "MNIST (IDX files)";
+    case VAE_DATA_CIFAR_DIR:
+        return "CIFAR-10 (" MN_CIFAR_DIR " directory)";
+    case VAE_DATA_CIFAR_ARCHIVE:
+        return "CIFAR-10 (tar archive)";
+    }
+    return "unknown layout";
+}
+
 /* As documented in mnist.h. Copies the last n images (and labels) into fresh
    blocks for *test, then shrinks *train's; on failure nothing changes and
    train->error says why. */
@@ -910,6 +1604,7 @@ vae_status vae_dataset_holdout(vae_dataset *train, vae_dataset *test, int n)
     test->n = n;
     test->rows = train->rows;
     test->cols = train->cols;
+    test->channels = train->channels;
     test->dim = train->dim;
     test->pixels = pix;
     test->labels = lab;
