@@ -644,6 +644,30 @@ static uint32_t mn_be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+/* Where *data (from VAE_MALLOC, len bytes) starts with the gzip magic,
+   replaces it by its inflated contents (at most max bytes); compression
+   is told by the bytes, not the name. On failure *data is freed. */
+static vae_status mn_gunzip_if_gzip(const char *path, unsigned char **data, size_t *len, size_t max, char *err,
+                                    size_t err_len)
+{
+    unsigned char *raw;
+    size_t raw_len;
+    char why[200];
+    vae_status st;
+    if (*len < 2 || (*data)[0] != 0x1f || (*data)[1] != 0x8b)
+        return VAE_OK;
+    st = vae_gunzip(*data, *len, max, &raw, &raw_len, why, sizeof why);
+    VAE_FREE(*data);
+    *data = NULL;
+    if (st) {
+        mn_errf(err, err_len, "%s: %s", path, why);
+        return st;
+    }
+    *data = raw;
+    *len = raw_len;
+    return VAE_OK;
+}
+
 /* Parses an IDX file of unsigned bytes with ndim dimensions (3: images, 1:
    labels) held in memory: data (len bytes, from VAE_MALLOC) is taken over,
    and freed or kept as the payload. It is gzip-compressed when it starts with
@@ -663,19 +687,8 @@ static vae_status mn_parse_idx(unsigned char *data, size_t len, int ndim,
     int i;
 
     *payload = NULL;
-    if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
-        unsigned char *raw;
-        size_t raw_len;
-        char why[200];
-        st = vae_gunzip(data, len, MN_MAX_FILE, &raw, &raw_len, why, sizeof why);
-        VAE_FREE(data);
-        if (st) {
-            mn_errf(err, err_len, "%s: %s", path, why);
-            return st;
-        }
-        data = raw;
-        len = raw_len;
-    }
+    if ((st = mn_gunzip_if_gzip(path, &data, &len, MN_MAX_FILE, err, err_len)) != VAE_OK)
+        return st;
 
     st = VAE_ERR_FORMAT;
     if (len < 4) {
@@ -1320,19 +1333,9 @@ static vae_status mn_parse_cifar_archive(unsigned char *data, size_t len, vae_da
     vae_status st = VAE_ERR_FORMAT;
     int r, b, members = 0;
 
-    if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
-        unsigned char *raw;
-        size_t raw_len;
-        st = vae_gunzip(data, len, MN_MAX_ARCHIVE, &raw, &raw_len, why, sizeof why);
-        VAE_FREE(data);
-        if (st) {
-            mn_errf(err, err_len, "%s: %s", path, why);
-            return st;
-        }
-        data = raw;
-        len = raw_len;
-        st = VAE_ERR_FORMAT;
-    }
+    if ((st = mn_gunzip_if_gzip(path, &data, &len, MN_MAX_ARCHIVE, err, err_len)) != VAE_OK)
+        return st;
+    st = VAE_ERR_FORMAT;
 
     memset(&p, 0, sizeof p);
     p.path = path;
